@@ -1,0 +1,79 @@
+"""Autoload hook for an unmodified BasicSR (run at interpreter start-up by a ``.pth`` file).
+
+``clsr_plugin_autoload.pth`` in site-packages calls :func:`install` at start-up. It only adds a
+finder to ``sys.meta_path`` (no torch, no basicsr import). When some program later imports
+``basicsr``, the finder wraps that import: the torchvision alias that basicsr 1.4.2 needs is
+installed before basicsr's own code runs, and ``clsr_plugin`` is imported right after it, so
+BasicSR's registries already hold the plugin's types when ``basicsr/train.py`` builds them.
+
+Set ``CLSR_PLUGIN_AUTOLOAD=0`` to turn it off.
+"""
+
+import os
+import sys
+import types
+
+ENV_VAR = "CLSR_PLUGIN_AUTOLOAD"
+
+
+def install_torchvision_shim():
+    """Provide ``torchvision.transforms.functional_tensor`` when torchvision no longer has it.
+
+    basicsr 1.4.2 imports it at import time; it was removed in torchvision 0.17. Lives here,
+    outside the ``clsr_plugin`` package, so it can run before basicsr is imported.
+    """
+    name = "torchvision.transforms.functional_tensor"
+    if name in sys.modules:
+        return
+    try:
+        import torchvision.transforms.functional_tensor  # noqa: F401
+
+        return
+    except ImportError:
+        pass
+    import torchvision.transforms.functional as functional
+
+    shim = types.ModuleType(name)
+    shim.__doc__ = "Alias installed by clsr_plugin for basicsr 1.4.2."
+    shim.rgb_to_grayscale = functional.rgb_to_grayscale
+    sys.modules[name] = shim
+
+
+class _BasicsrHook:
+    """Meta-path finder that reacts only to the top-level ``basicsr`` package."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "basicsr":
+            return None
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return spec
+        spec.loader = _Loader(spec.loader)
+        return spec
+
+
+class _Loader:
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        install_torchvision_shim()
+        self._loader.exec_module(module)
+        import clsr_plugin  # noqa: F401  (registers the plugin into basicsr's registries)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+def install():
+    """Add the hook once, unless ``CLSR_PLUGIN_AUTOLOAD`` is 0/false/no/off."""
+    if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    if "basicsr" in sys.modules or any(isinstance(f, _BasicsrHook) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _BasicsrHook())

@@ -1,0 +1,185 @@
+"""Run basicsr 1.4.2 on today's stack (torch >= 2.6, torchvision >= 0.17, CPU-only machines).
+
+Applied once, on ``import clsr_plugin``, by patching objects in memory; no installed file is
+edited. What it fixes:
+
+* ``torchvision.transforms.functional_tensor`` (gone since torchvision 0.17) is provided as an
+  alias module, so ``import basicsr`` works (:func:`install_torchvision_shim`, which runs
+  *before* basicsr is imported).
+* Checkpoints load through :mod:`clsr_plugin.utils.checkpoint`: weights-only by default, with
+  a clear refusal naming the file and the opt-in flag (``path: {allow_unsafe_pickle: true}``),
+  and ``.safetensors`` weights.
+* ``--auto_resume`` works on CPU (basicsr calls ``torch.cuda.current_device()``) and looks for
+  states under the run's own root, not the current directory.
+* ``--launcher pytorch`` works on CPU (gloo) as well as GPUs (nccl); DDP wraps CPU models
+  without ``device_ids``.
+* Checkpoints and training states are written atomically (temporary file, then rename), so a
+  crash while saving never leaves a truncated file that ``--auto_resume`` would pick up.
+"""
+
+from __future__ import annotations
+
+import os
+import os.path as osp
+
+from _clsr_plugin_autoload import install_torchvision_shim
+
+_APPLIED = False
+
+
+def atomic_torch_save(obj, path: str) -> None:
+    """``torch.save`` to ``path`` through a temporary file and an atomic rename."""
+    import torch
+
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def _allow_unsafe(opt: dict) -> bool:
+    return bool((opt.get("path") or {}).get("allow_unsafe_pickle", False))
+
+
+def load_resume_state(opt: dict):
+    """Replacement for ``basicsr.train.load_resume_state``: CPU-safe and weights-only."""
+    from basicsr.utils import check_resume, scandir
+
+    from clsr_plugin.utils.checkpoint import load_checkpoint
+
+    resume_state_path = None
+    if opt["auto_resume"]:
+        root = opt.get("root_path", ".")
+        state_path = osp.join(root, "experiments", opt["name"], "training_states")
+        if osp.isdir(state_path):
+            states = [
+                v
+                for v in scandir(state_path, suffix="state", recursive=False, full_path=False)
+                if v[: -len(".state")].isdigit()
+            ]
+            if states:
+                latest = max(int(v[: -len(".state")]) for v in states)
+                resume_state_path = osp.join(state_path, f"{latest}.state")
+                opt["path"]["resume_state"] = resume_state_path
+    elif opt["path"].get("resume_state"):
+        resume_state_path = opt["path"]["resume_state"]
+
+    if resume_state_path is None:
+        return None
+    resume_state = load_checkpoint(resume_state_path, allow_unsafe_pickle=_allow_unsafe(opt))
+    check_resume(opt, resume_state["iter"])
+    return resume_state
+
+
+def init_dist(launcher: str, backend: str | None = None, **kwargs) -> None:
+    """Replacement for ``basicsr.utils.dist_util.init_dist``: gloo on CPU, nccl on GPUs."""
+    import torch
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+
+    if launcher not in ("pytorch", "slurm"):
+        raise ValueError(f"Invalid launcher type: {launcher}")
+    if mp.get_start_method(allow_none=True) is None:
+        mp.set_start_method("spawn")
+    if launcher == "slurm":
+        from basicsr.utils import dist_util
+
+        dist_util._init_dist_slurm(backend or "nccl", **kwargs)
+        return
+    use_cuda = torch.cuda.is_available() and torch.cuda.device_count() > 0
+    if use_cuda:
+        local_rank = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", 0)))
+        torch.cuda.set_device(local_rank % torch.cuda.device_count())
+    dist.init_process_group(backend=backend or ("nccl" if use_cuda else "gloo"), **kwargs)
+
+
+def _patch_basicsr() -> None:
+    import torch
+    from basicsr import train as basicsr_train
+    from basicsr.models import base_model
+    from basicsr.utils import dist_util, get_root_logger
+    from basicsr.utils import options as basicsr_options
+    from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+    from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint
+
+    basicsr_train.load_resume_state = load_resume_state
+    dist_util.init_dist = init_dist
+    basicsr_options.init_dist = init_dist
+
+    base = base_model.BaseModel
+
+    def load_network(self, net, load_path, strict=True, param_key="params"):
+        """Weights-only replacement for ``BaseModel.load_network`` (also reads .safetensors)."""
+        logger = get_root_logger()
+        net = self.get_bare_model(net)
+        ckpt = load_checkpoint(load_path, allow_unsafe_pickle=_allow_unsafe(self.opt))
+        if param_key is not None and param_key not in ckpt and "params" in ckpt:
+            logger.info("Loading: %s does not exist, use params.", param_key)
+            param_key = "params"
+        state = extract_state_dict(ckpt, param_key)
+        logger.info(f"Loading {net.__class__.__name__} model from {load_path}, key [{param_key}].")
+        self._print_different_keys_loading(net, state, strict)
+        net.load_state_dict(state, strict=strict)
+
+    def model_to_device(self, net):
+        """``BaseModel.model_to_device`` that also wraps CPU models in DDP (gloo)."""
+        net = net.to(self.device)
+        if self.opt["dist"]:
+            find_unused = self.opt.get("find_unused_parameters", False)
+            ids = [torch.cuda.current_device()] if self.device.type == "cuda" else None
+            net = DistributedDataParallel(net, device_ids=ids, find_unused_parameters=find_unused)
+        elif self.opt["num_gpu"] > 1:
+            net = DataParallel(net)
+        return net
+
+    def save_network(self, net, net_label, current_iter, param_key="params"):
+        """``BaseModel.save_network`` with an atomic write."""
+        if current_iter == -1:
+            current_iter = "latest"
+        save_path = osp.join(self.opt["path"]["models"], f"{net_label}_{current_iter}.pth")
+        nets = net if isinstance(net, list) else [net]
+        keys = param_key if isinstance(param_key, list) else [param_key]
+        if len(nets) != len(keys):
+            raise ValueError("The lengths of net and param_key should be the same.")
+        save_dict = {}
+        for net_, key_ in zip(nets, keys):
+            state = self.get_bare_model(net_).state_dict()
+            save_dict[key_] = {
+                (k[7:] if k.startswith("module.") else k): v.cpu() for k, v in state.items()
+            }
+        atomic_torch_save(save_dict, save_path)
+
+    def save_training_state(self, epoch, current_iter):
+        """``BaseModel.save_training_state`` with an atomic write."""
+        if current_iter == -1:
+            return
+        state = {
+            "epoch": epoch,
+            "iter": current_iter,
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedulers": [s.state_dict() for s in self.schedulers],
+        }
+        extra = getattr(self, "extra_training_state", None)
+        if callable(extra):
+            state.update(extra())
+        path = osp.join(self.opt["path"]["training_states"], f"{current_iter}.state")
+        atomic_torch_save(state, path)
+
+    base.load_network = load_network
+    base.model_to_device = model_to_device
+    base.save_network = dist_util.master_only(save_network)
+    base.save_training_state = dist_util.master_only(save_training_state)
+
+
+def apply() -> None:
+    """Apply every compatibility fix once; later calls do nothing."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    install_torchvision_shim()
+    _patch_basicsr()
+    _APPLIED = True

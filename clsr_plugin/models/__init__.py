@@ -1,0 +1,8 @@
+"""The plugin's models (MODEL_REGISTRY).
+
+Every `*_model.py` module in this folder is imported (and so registered) on import.
+"""
+
+from clsr_plugin.utils.registration import import_modules
+
+_modules = import_modules(__name__, __path__, "_model")

@@ -1,0 +1,72 @@
+"""Install clsr_plugin.
+
+Install torch first, then basicsr without build isolation, then this package::
+
+    pip install torch torchvision
+    pip install --no-build-isolation basicsr==1.4.2
+    pip install --no-build-isolation .
+
+(``scripts/bootstrap.sh`` does exactly this into ``.venv``.) basicsr's sdist imports torch in
+its ``setup.py``; built in an isolated environment it downloads a second torch, which is why
+``basicsr`` must already be installed when this package's requirements are resolved.
+"""
+
+import os
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PTH = "clsr_plugin_autoload.pth"
+
+
+class BuildPyWithPth(build_py):
+    """Ship ``clsr_plugin_autoload.pth`` at the top of the wheel (i.e. in site-packages)."""
+
+    def run(self):
+        super().run()
+        self.copy_file(os.path.join(HERE, PTH), os.path.join(self.build_lib, PTH))
+
+
+def read_version():
+    scope = {}
+    with open(os.path.join(HERE, "clsr_plugin", "version.py")) as f:
+        exec(f.read(), scope)
+    return scope["__version__"]
+
+
+setup(
+    name="clsr_plugin",
+    version=read_version(),
+    description="Context-based local super-resolution (CLSR, LocalSR) as a BasicSR plugin",
+    long_description=open(os.path.join(HERE, "README.md")).read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["clsr_plugin", "clsr_plugin.*"]),
+    py_modules=["_clsr_plugin_autoload"],
+    package_data={"clsr_plugin": ["demo/*.yml"]},
+    include_package_data=True,
+    install_requires=[
+        "torch",
+        "torchvision",
+        "basicsr==1.4.2",
+        "mmengine",
+        "opencv-python",
+        "numpy",
+        "lmdb",
+        "pyyaml",
+        "tb-nightly",
+        "safetensors",
+        "scikit-image",
+        "tqdm",
+    ],
+    extras_require={"test": ["pytest", "ruff"]},
+    entry_points={
+        "console_scripts": [
+            "clsr-train=clsr_plugin.train:main",
+            "clsr-test=clsr_plugin.test:main",
+        ]
+    },
+    cmdclass={"build_py": BuildPyWithPth},
+    zip_safe=False,
+)
