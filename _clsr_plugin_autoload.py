@@ -40,21 +40,30 @@ def install_torchvision_shim():
 
 
 class _BasicsrHook:
-    """Meta-path finder that reacts only to the top-level ``basicsr`` package."""
+    """Meta-path finder that reacts only to the top-level ``basicsr`` package.
+
+    It asks the other finders (the path finder, editable-install finders, ...) for ``basicsr``'s
+    spec and wraps the loader they return, so it works however basicsr is installed.
+    """
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "basicsr":
             return None
-        from importlib.machinery import PathFinder
-
-        spec = PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None:
-            return spec
-        spec.loader = _Loader(spec.loader)
-        return spec
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and not isinstance(spec.loader, _Loader):
+                    spec.loader = _Loader(spec.loader)
+                return spec
+        return None
 
 
 class _Loader:
+    """Runs basicsr's own loader between the torchvision alias and ``import clsr_plugin``."""
+
     def __init__(self, loader):
         self._loader = loader
 
@@ -64,7 +73,12 @@ class _Loader:
     def exec_module(self, module):
         install_torchvision_shim()
         self._loader.exec_module(module)
-        import clsr_plugin  # noqa: F401  (registers the plugin into basicsr's registries)
+        try:
+            import clsr_plugin  # noqa: F401  (registers the plugin into basicsr's registries)
+        except Exception as err:
+            if hasattr(err, "add_note"):
+                err.add_note(f"(clsr_plugin autoload on 'import basicsr'; {ENV_VAR}=0 disables it)")
+            raise
 
     def __getattr__(self, name):
         return getattr(self._loader, name)
