@@ -8,12 +8,14 @@ iterations on one CPU core in about a second.
 from __future__ import annotations
 
 import os
+import site
 import subprocess
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import yaml
 
 import clsr_plugin
@@ -116,6 +118,7 @@ def child_env(**overrides: str) -> dict:
         MKL_NUM_THREADS="1",
         PYTHONNOUSERSITE="1",
         PYTHONUNBUFFERED="1",
+        CLSR_PLUGIN_AUTOLOAD="1",
     )
     env.update(overrides)
     return env
@@ -137,3 +140,19 @@ def run(args: list[str], cwd: Path, timeout: float = 120, **env: str):
 def python() -> str:
     """The interpreter running the tests (the installed environment's)."""
     return sys.executable
+
+
+def require_autoload_hook() -> Path:
+    """Fail (not skip) unless ``clsr_plugin_autoload.pth`` is installed for this interpreter."""
+    dirs = [*site.getsitepackages(), site.getusersitepackages()]
+    for folder in dirs:
+        pth = Path(folder) / "clsr_plugin_autoload.pth"
+        if pth.is_file():
+            return pth
+    pytest.fail(
+        f"clsr_plugin is importable but its autoload hook clsr_plugin_autoload.pth is not "
+        f"installed for {sys.executable} (looked in {dirs}). Install the package, not in editable "
+        f"mode: `{sys.executable} -m pip install --no-build-isolation --no-deps .` from the "
+        f"repository root (or run `bash scripts/test.sh`, which does it).",
+        pytrace=False,
+    )
