@@ -11,7 +11,6 @@ Set ``CLSR_PLUGIN_AUTOLOAD=0`` to turn it off.
 
 import os
 import sys
-import types
 
 ENV_VAR = "CLSR_PLUGIN_AUTOLOAD"
 
@@ -31,6 +30,8 @@ def install_torchvision_shim():
         return
     except ImportError:
         pass
+    import types
+
     import torchvision.transforms.functional as functional
 
     shim = types.ModuleType(name)
