@@ -44,26 +44,36 @@ class _BasicsrHook:
     """Meta-path finder that reacts only to the top-level ``basicsr`` package.
 
     It asks the other finders (the path finder, editable-install finders, ...) for ``basicsr``'s
-    spec and wraps the loader they return, so it works however basicsr is installed.
+    spec and wraps the loader they return, so it works however basicsr is installed. It skips
+    other copies of itself and ignores calls made while it is already searching.
     """
 
+    def __init__(self):
+        self._searching = False
+
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "basicsr":
+        if fullname != "basicsr" or self._searching:
             return None
-        for finder in sys.meta_path:
-            find = getattr(finder, "find_spec", None)
-            if finder is self or find is None:
-                continue
-            spec = find(fullname, path, target)
-            if spec is not None:
-                if spec.loader is not None and not isinstance(spec.loader, _Loader):
-                    spec.loader = _Loader(spec.loader)
-                return spec
-        return None
+        self._searching = True
+        try:
+            for finder in sys.meta_path:
+                find = getattr(finder, "find_spec", None)
+                if find is None or type(finder).__name__ == type(self).__name__:
+                    continue
+                spec = find(fullname, path, target)
+                if spec is not None:
+                    if spec.loader is not None and not getattr(spec.loader, "is_clsr_hook", 0):
+                        spec.loader = _Loader(spec.loader)
+                    return spec
+            return None
+        finally:
+            self._searching = False
 
 
 class _Loader:
     """Runs basicsr's own loader between the torchvision alias and ``import clsr_plugin``."""
+
+    is_clsr_hook = True
 
     def __init__(self, loader):
         self._loader = loader

@@ -68,17 +68,49 @@ def test_environment_variable_turns_the_hook_off(tmp_path):
     "value, hooked", [("0", False), (" OFF", False), ("no", False), ("false", False), ("1", True)]
 )
 def test_install_reads_the_environment_variable(monkeypatch, value, hooked):
-    # the file under test (the interpreter imported the installed copy at start-up)
-    path = Path(SOURCE_ROOT) / "_clsr_plugin_autoload.py"
-    spec = importlib.util.spec_from_file_location("_clsr_plugin_autoload_under_test", path)
-    autoload = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(autoload)
+    autoload = _source_autoload()
     monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path if not _is_hook(f)])
     monkeypatch.delitem(sys.modules, "basicsr")
     monkeypatch.setenv(autoload.ENV_VAR, value)
     autoload.install()
     autoload.install()
     assert sum(map(_is_hook, sys.meta_path)) == int(hooked)
+
+
+def test_hook_wraps_basicsr_from_any_finder(monkeypatch):
+    """basicsr installed in editable mode comes from a finder after the path finder."""
+    autoload = _source_autoload()
+
+    class EditableFinder:
+        loader = object()
+
+        def find_spec(self, fullname, path=None, target=None):
+            if fullname.startswith("basicsr"):
+                return importlib.util.spec_from_loader(fullname, self.loader)
+            return None
+
+    class Delegating:  # another finder that, like the hook, asks every finder in turn
+        def find_spec(self, fullname, path=None, target=None):
+            specs = (f.find_spec(fullname, path, target) for f in sys.meta_path if f is not self)
+            return next((s for s in specs if s is not None), None)
+
+    hook = autoload._BasicsrHook()
+    finders = [hook, Delegating(), autoload._BasicsrHook(), EditableFinder()]
+    monkeypatch.setattr(sys, "meta_path", finders)
+    spec = hook.find_spec("basicsr")
+    assert spec.loader.is_clsr_hook
+    assert spec.loader._loader is EditableFinder.loader  # wrapped once, not by every copy
+    assert hook.find_spec("basicsr.archs") is None  # submodules are basicsr's own business
+    assert hook.find_spec("json") is None
+
+
+def _source_autoload():
+    """The ``_clsr_plugin_autoload`` file under test (start-up imported the installed copy)."""
+    path = Path(SOURCE_ROOT) / "_clsr_plugin_autoload.py"
+    spec = importlib.util.spec_from_file_location("_clsr_plugin_autoload_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _is_hook(finder) -> bool:
