@@ -11,7 +11,6 @@ Set ``CLSR_PLUGIN_AUTOLOAD=0`` to turn it off.
 
 import os
 import sys
-import types
 
 ENV_VAR = "CLSR_PLUGIN_AUTOLOAD"
 
@@ -31,6 +30,8 @@ def install_torchvision_shim():
         return
     except ImportError:
         pass
+    import types
+
     import torchvision.transforms.functional as functional
 
     shim = types.ModuleType(name)
@@ -40,21 +41,40 @@ def install_torchvision_shim():
 
 
 class _BasicsrHook:
-    """Meta-path finder that reacts only to the top-level ``basicsr`` package."""
+    """Meta-path finder that reacts only to the top-level ``basicsr`` package.
+
+    It asks the other finders (the path finder, editable-install finders, ...) for ``basicsr``'s
+    spec and wraps the loader they return, so it works however basicsr is installed. It skips
+    other copies of itself and ignores calls made while it is already searching.
+    """
+
+    def __init__(self):
+        self._searching = False
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "basicsr":
+        if fullname != "basicsr" or self._searching:
             return None
-        from importlib.machinery import PathFinder
-
-        spec = PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None:
-            return spec
-        spec.loader = _Loader(spec.loader)
-        return spec
+        self._searching = True
+        try:
+            for finder in sys.meta_path:
+                find = getattr(finder, "find_spec", None)
+                if find is None or type(finder).__name__ == type(self).__name__:
+                    continue
+                spec = find(fullname, path, target)
+                if spec is not None:
+                    if spec.loader is not None and not getattr(spec.loader, "is_clsr_hook", 0):
+                        spec.loader = _Loader(spec.loader)
+                    return spec
+            return None
+        finally:
+            self._searching = False
 
 
 class _Loader:
+    """Runs basicsr's own loader between the torchvision alias and ``import clsr_plugin``."""
+
+    is_clsr_hook = True
+
     def __init__(self, loader):
         self._loader = loader
 
@@ -64,7 +84,12 @@ class _Loader:
     def exec_module(self, module):
         install_torchvision_shim()
         self._loader.exec_module(module)
-        import clsr_plugin  # noqa: F401  (registers the plugin into basicsr's registries)
+        try:
+            import clsr_plugin  # noqa: F401  (registers the plugin into basicsr's registries)
+        except Exception as err:
+            if hasattr(err, "add_note"):
+                err.add_note(f"(clsr_plugin autoload on 'import basicsr'; {ENV_VAR}=0 disables it)")
+            raise
 
     def __getattr__(self, name):
         return getattr(self._loader, name)

@@ -12,6 +12,7 @@ its ``setup.py``; built in an isolated environment it downloads a second torch, 
 """
 
 import os
+import shutil
 
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
@@ -21,9 +22,17 @@ PTH = "clsr_plugin_autoload.pth"
 
 
 class BuildPyWithPth(build_py):
-    """Ship ``clsr_plugin_autoload.pth`` at the top of the wheel (i.e. in site-packages)."""
+    """Ship ``clsr_plugin_autoload.pth`` at the top of the wheel (i.e. in site-packages).
+
+    Also empties the package's old build copy first: pip builds in ``./build``, and a module
+    deleted or renamed in the source would otherwise survive there, be installed again, and
+    register its types a second time.
+    """
 
     def run(self):
+        stale = os.path.join(self.build_lib, "clsr_plugin")
+        if os.path.isdir(stale):
+            shutil.rmtree(stale)
         super().run()
         self.copy_file(os.path.join(HERE, PTH), os.path.join(self.build_lib, PTH))
 

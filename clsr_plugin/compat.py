@@ -10,7 +10,9 @@ edited. What it fixes:
   a clear refusal naming the file and the opt-in flag (``path: {allow_unsafe_pickle: true}``),
   and ``.safetensors`` weights.
 * ``--auto_resume`` works on CPU (basicsr calls ``torch.cuda.current_device()``) and looks for
-  states under the run's own root, not the current directory.
+  states under the run's own root, not the current directory. This also holds for a copy of
+  ``basicsr/train.py`` run as a script, whose ``load_resume_state`` lives in ``__main__``:
+  :func:`_wrap_parse_options` swaps it for :func:`load_resume_state` in that namespace.
 * ``--launcher pytorch`` works on CPU (gloo) as well as GPUs (nccl); DDP wraps CPU models
   without ``device_ids``.
 * Checkpoints and training states are written atomically (temporary file, then rename), so a
@@ -19,8 +21,10 @@ edited. What it fixes:
 
 from __future__ import annotations
 
+import functools
 import os
 import os.path as osp
+import sys
 
 from _clsr_plugin_autoload import install_torchvision_shim
 
@@ -74,6 +78,33 @@ def load_resume_state(opt: dict):
     return resume_state
 
 
+def _is_basicsr_load_resume_state(func) -> bool:
+    """Whether ``func`` is the ``load_resume_state`` of a ``basicsr/train.py`` file (any copy)."""
+    code = getattr(func, "__code__", None)
+    if code is None or getattr(func, "__name__", "") != "load_resume_state":
+        return False
+    parent, name = osp.split(osp.normpath(code.co_filename))
+    return name == "train.py" and osp.basename(parent) == "basicsr"
+
+
+def _wrap_parse_options(original):
+    """Wrap ``basicsr.utils.options.parse_options`` to fix its caller's ``load_resume_state``.
+
+    ``python basicsr/train.py`` runs the file as ``__main__``, whose ``train_pipeline`` looks
+    ``load_resume_state`` up in ``__main__`` when it is called; by then the function is defined,
+    and ``parse_options`` is the first thing ``train_pipeline`` calls.
+    """
+
+    @functools.wraps(original)
+    def parse_options(*args, **kwargs):
+        caller = sys._getframe(1).f_globals
+        if _is_basicsr_load_resume_state(caller.get("load_resume_state")):
+            caller["load_resume_state"] = load_resume_state
+        return original(*args, **kwargs)
+
+    return parse_options
+
+
 def init_dist(launcher: str, backend: str | None = None, **kwargs) -> None:
     """Replacement for ``basicsr.utils.dist_util.init_dist``: gloo on CPU, nccl on GPUs."""
     import torch
@@ -107,6 +138,7 @@ def _patch_basicsr() -> None:
     from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint
 
     basicsr_train.load_resume_state = load_resume_state
+    basicsr_options.parse_options = _wrap_parse_options(basicsr_options.parse_options)
     dist_util.init_dist = init_dist
     basicsr_options.init_dist = init_dist
 

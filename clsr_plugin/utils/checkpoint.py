@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -51,11 +52,21 @@ def load_checkpoint(path: str | os.PathLike, allow_unsafe_pickle: bool = False) 
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(
-            f"Refusing to load {path}: it contains pickled objects that would execute code when "
-            f"loaded ({str(err).splitlines()[0][:200]}). If you trust this file, set "
+            f"Refusing to load {path}: weights-only loading rejected it ({_refusal_reason(err)}); "
+            f"a full unpickle could execute arbitrary code. If you trust this file, set "
             f"`path: {{{UNSAFE_FLAG}: true}}` in the YAML options (or pass "
             f"{UNSAFE_FLAG}=True in Python)."
         ) from None
+    except RuntimeError as err:
+        raise RuntimeError(f"Cannot read checkpoint {path}: {err}") from err
+
+
+def _refusal_reason(err: Exception) -> str:
+    """The useful line of torch's weights-only error (e.g. the global it would have called)."""
+    text = str(err)
+    match = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\. Please|\n\n|$)", text, re.S)
+    reason = match.group(1) if match else text.splitlines()[0]
+    return " ".join(reason.split())[:200]
 
 
 def extract_state_dict(checkpoint: Mapping, param_key: str | None = "params_ema") -> OrderedDict:
