@@ -142,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         train_updates["train"] = {"total_iter": args.iters}
     train_opt = _write_options(train_yml, osp.join(out, "options", "train.yml"), train_updates)
     name = train_opt["name"]
-    _run([sys.executable, "-m", "clsr_plugin.train", "-opt", "options/train.yml", "--auto_resume"], out)
+    _run(
+        [sys.executable, "-m", "clsr_plugin.train", "-opt", "options/train.yml", "--auto_resume"],
+        out,
+    )
 
     weights = osp.join(out, "experiments", name, "models", "net_g_latest.pth")
     test_opt = _write_options(
