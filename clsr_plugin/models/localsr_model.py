@@ -272,7 +272,8 @@ class LocalSRModel(SRModel):
         cap = float(val_opt.get("psnr_cap", PSNR_CAP))
         methods = RESTORE_METHODS if baselines else ("clsr",)
         accs = {m: RoiMetricAccumulator(cap) for m in methods}
-        costs = {m: [] for m in (COST_METHODS if baselines else ("clsr", "clsr_amortized"))}
+        cost_methods = COST_METHODS if baselines else ("clsr", "clsr_amortized")
+        costs = {m: [] for m in cost_methods} if count_costs else {}
         have_gt = False
         net = self._eval_net()
         was_training = net.training
