@@ -103,6 +103,7 @@ class LocalSRModel(SRModel):
         path = path_opt.get("pretrain_backbone_g")
         if path is None:
             return
+        path = osp.expanduser(path)
         ckpt = load_checkpoint(
             path, allow_unsafe_pickle=bool(path_opt.get("allow_unsafe_pickle", False))
         )
