@@ -42,8 +42,8 @@ class LocalSRModel(SRModel):
     Options beyond ``SRModel``'s:
 
     * ``network_g``: a CLSR network (``encode_context`` / ``decode`` / ``base_only``).
-    * ``path.pretrain_backbone_g``: a plain BasicSR checkpoint of the backbone, loaded into the
-      base branch and GCM's extractor with :func:`clsr_plugin.archs.load_backbone_weights`
+    * ``path.pretrain_network_backbone_g``: a plain BasicSR checkpoint of the backbone, loaded
+      into the base branch and GCM's extractor with :func:`clsr_plugin.archs.load_backbone_weights`
       (``param_key_backbone_g``, default ``params_ema`` falling back to ``params``;
       ``strict_load_backbone_g``, default true). ``pretrain_network_g`` (a whole CLSR
       checkpoint), when also given, is loaded after it and wins.
@@ -100,7 +100,14 @@ class LocalSRModel(SRModel):
 
     def _load_backbone(self, net: torch.nn.Module) -> None:
         path_opt = self.opt["path"]
-        path = path_opt.get("pretrain_backbone_g")
+        if "pretrain_backbone_g" in path_opt:
+            # BasicSR's make_exp_dirs makes a directory of every `path:` entry whose key lacks
+            # 'pretrain_network' / 'strict_load' / 'param_key' / 'resume': that key breaks runs.
+            raise ValueError(
+                "path.pretrain_backbone_g: name it pretrain_network_backbone_g (BasicSR would "
+                "otherwise create a directory at that path before training starts)."
+            )
+        path = path_opt.get("pretrain_network_backbone_g")
         if path is None:
             return
         path = osp.expanduser(path)

@@ -139,7 +139,9 @@ def test_pretrain_backbone_loads_a_plain_basicsr_checkpoint(make_opt, tmp_path, 
     backbone = build_network(dict(tiny_backbone))
     path = str(tmp_path / "msrresnet_plain.pth")
     torch.save({"params": backbone.state_dict()}, path)
-    model = build_model(make_opt(path=dict(pretrain_backbone_g=path)))
+    with pytest.raises(ValueError, match="pretrain_network_backbone_g"):
+        build_model(make_opt(path=dict(pretrain_backbone_g=path)))
+    model = build_model(make_opt(path=dict(pretrain_network_backbone_g=path)))
     net = model.get_bare_model(model.net_g).eval()
     for k, v in backbone.state_dict().items():
         assert torch.equal(net.base.state_dict()[k], v), k

@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 import yaml
+from basicsr.archs import build_network
 from basicsr.train import train_pipeline
 
 from clsr_plugin.data.synthetic import write_synthetic_pairs
@@ -14,7 +15,7 @@ from clsr_plugin.losses.lambda_schedule import LambdaSchedule
 from clsr_plugin.models.localsr_model import LocalSRModel
 
 
-def _options(hr, lr, backbone, total_iter):
+def _options(hr, lr, backbone, total_iter, backbone_ckpt=None):
     dataset = dict(
         type="LocalSRPairedDataset", dataroot_gt=hr, dataroot_lq=lr, io_backend=dict(type="disk")
     )
@@ -43,7 +44,12 @@ def _options(hr, lr, backbone, total_iter):
             val=dict(dataset, name="synth_val", roi_size=8),
         ),
         network_g=dict(type="CLSR", backbone=backbone, roi_pad=4, gcm=dict(num_patches=16)),
-        path=dict(pretrain_network_g=None, strict_load_g=True, resume_state=None),
+        path=dict(
+            pretrain_network_backbone_g=backbone_ckpt,
+            pretrain_network_g=None,
+            strict_load_g=True,
+            resume_state=None,
+        ),
         train=dict(
             ema_decay=0.5,
             optim_g=dict(type="AdamW", lr=2e-3, weight_decay=0, betas=[0.9, 0.99]),
@@ -91,7 +97,13 @@ def test_train_pipeline_reduces_loss_and_auto_resumes(tmp_path, monkeypatch, tin
 
     monkeypatch.setattr(LocalSRModel, "optimize_parameters", spy)
 
-    _run(monkeypatch, root, _options(hr, lr, tiny_backbone, total_iter=8), auto_resume=True)
+    # start from a plain BasicSR backbone checkpoint, through BasicSR's own option handling
+    backbone = build_network(dict(tiny_backbone))
+    ckpt = osp.join(root, "backbone.pth")
+    torch.save({"params": backbone.state_dict()}, ckpt)
+    opt = _options(hr, lr, tiny_backbone, total_iter=8, backbone_ckpt=ckpt)
+    _run(monkeypatch, root, opt, auto_resume=True)
+    assert osp.isfile(ckpt)  # BasicSR's make_exp_dirs left the checkpoint path alone
     assert [r["iter"] for r in records] == list(range(1, 9))
     assert records[-1]["l_pix"] < records[0]["l_pix"]
     assert records[-1]["l_context"] < records[0]["l_context"]
