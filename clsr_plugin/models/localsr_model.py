@@ -216,7 +216,7 @@ class LocalSRModel(SRModel):
             raise ValueError(f"Unknown methods {unknown}; choose from {RESTORE_METHODS}.")
         if roi_batch < 1:
             raise ValueError(f"roi_batch must be >= 1, got {roi_batch}.")
-        net = net or self._eval_net()
+        net = net if net is not None else self._eval_net()
         height, width = lq.shape[-2:]
         rois = rois.to(lq.device).long()
         sizes = [tuple(b) for b in rois[:, 2:].tolist()]

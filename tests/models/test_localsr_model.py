@@ -166,3 +166,15 @@ def test_save_img_writes_comparison_sheets(make_opt, val_loader):
         "pre_pad/psnr_roi" not in model.metric_results and "clsr/psnr_roi" in model.metric_results
     )
     assert not any(k.endswith("gmacs") for k in model.metric_results)
+
+
+def test_test_and_visuals_follow_the_fed_rois(make_opt, val_loader):
+    model = build_model(make_opt(is_train=False))
+    data = next(iter(val_loader()))
+    model.feed_data(data)
+    model.test()
+    visuals = model.get_current_visuals()
+    n = data["rois"].shape[1]
+    assert visuals["result"].shape == (n, 3, 32, 32) and visuals["gt"].shape == (n, 3, 32, 32)
+    ref = model.restore_rois(data["lq"], data["rois"][0])["clsr"]
+    torch.testing.assert_close(visuals["result"], torch.stack(ref))
