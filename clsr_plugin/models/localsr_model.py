@@ -358,7 +358,9 @@ class LocalSRModel(SRModel):
         for m in methods:
             cells = [fmt.format(res[f"{m}/{c}"]) if f"{m}/{c}" in res else "-" for c, fmt in cols]
             lines.append(f"\t {m:<15}" + "".join(f"{c:>11}" for c in cells))
-        best = self.best_metric_results.get(dataset_name, {})
+        best = (
+            self.best_metric_results.get(dataset_name, {}) if isinstance(current_iter, int) else {}
+        )
         for name in ("clsr/psnr_roi", "clsr/psnr_img"):
             if name in best:
                 lines.append(f"\t Best {name}: {best[name]['val']:.4f} @ {best[name]['iter']} iter")
