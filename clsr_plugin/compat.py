@@ -105,6 +105,27 @@ def _wrap_parse_options(original):
     return parse_options
 
 
+def _wrap_make_exp_dirs(original):
+    """Wrap ``make_exp_dirs`` so it only creates folders for string paths.
+
+    basicsr runs ``os.makedirs`` on every ``path:`` entry whose key it does not recognise, so a
+    boolean flag such as ``allow_unsafe_pickle: true`` (or any ``~``) would crash the run.
+    """
+
+    @functools.wraps(original)
+    def make_exp_dirs(opt):
+        path_opt = opt["path"]
+        skipped = {k: v for k, v in path_opt.items() if not isinstance(v, str)}
+        for key in skipped:
+            del path_opt[key]
+        try:
+            return original(opt)
+        finally:
+            path_opt.update(skipped)
+
+    return make_exp_dirs
+
+
 def init_dist(launcher: str, backend: str | None = None, **kwargs) -> None:
     """Replacement for ``basicsr.utils.dist_util.init_dist``: gloo on CPU, nccl on GPUs."""
     import torch
@@ -129,9 +150,11 @@ def init_dist(launcher: str, backend: str | None = None, **kwargs) -> None:
 
 def _patch_basicsr() -> None:
     import torch
+    from basicsr import test as basicsr_test
     from basicsr import train as basicsr_train
+    from basicsr import utils as basicsr_utils
     from basicsr.models import base_model
-    from basicsr.utils import dist_util, get_root_logger
+    from basicsr.utils import dist_util, get_root_logger, misc
     from basicsr.utils import options as basicsr_options
     from torch.nn.parallel import DataParallel, DistributedDataParallel
 
@@ -140,6 +163,9 @@ def _patch_basicsr() -> None:
     basicsr_train.load_resume_state = load_resume_state
     basicsr_options.parse_options = _wrap_parse_options(basicsr_options.parse_options)
     dist_util.init_dist = init_dist
+    make_dirs = _wrap_make_exp_dirs(misc.make_exp_dirs)
+    for module in (misc, basicsr_utils, basicsr_train, basicsr_test):
+        module.make_exp_dirs = make_dirs
     basicsr_options.init_dist = init_dist
 
     base = base_model.BaseModel

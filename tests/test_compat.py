@@ -93,3 +93,22 @@ def test_atomic_torch_save_never_leaves_partial_files(tmp_path, monkeypatch):
         compat.atomic_torch_save({"iter": 2}, str(path))
     assert torch.load(path, weights_only=True) == {"iter": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1.state"]
+
+
+def test_make_exp_dirs_skips_non_path_entries(tmp_path):
+    from basicsr.utils import make_exp_dirs
+
+    root = tmp_path / "experiments" / "x"
+    opt = {
+        "is_train": True,
+        "path": {
+            "experiments_root": str(root),
+            "models": str(root / "models"),
+            "allow_unsafe_pickle": True,
+            "pretrain_network_g": None,
+        },
+    }
+    make_exp_dirs(opt)
+    assert (root / "models").is_dir()
+    assert opt["path"]["allow_unsafe_pickle"] is True  # options are left as they were
+    assert "pretrain_network_g" in opt["path"]

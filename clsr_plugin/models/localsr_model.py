@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import os.path as osp
 from collections import OrderedDict
 
@@ -328,6 +330,24 @@ class LocalSRModel(SRModel):
         self.metric_results = results
         self._record_best(dataset_name, current_iter)
         self._log_roi_metrics(dataset_name, current_iter, tb_logger, cap)
+        self._write_metrics_json(dataset_name, current_iter)
+
+    def _write_metrics_json(self, dataset_name: str, current_iter) -> str | None:
+        """Write ``metrics_<dataset>.json`` (the latest values, plus the iteration).
+
+        Tests write it into ``results/<name>/``, training into ``experiments/<name>/``; nothing
+        is written when the options have no such folder (a model built outside the pipelines).
+        """
+        root = self.opt["path"].get("experiments_root" if self.opt["is_train"] else "results_root")
+        if not root:
+            return None
+        path = osp.join(root, f"metrics_{dataset_name}.json")
+        payload = {"dataset": dataset_name, "iter": current_iter, **self.metric_results}
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(payload, f, indent=2)
+        os.replace(tmp, path)
+        return path
 
     def _record_best(self, dataset_name: str, current_iter) -> None:
         if not hasattr(self, "best_metric_results"):

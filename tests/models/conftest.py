@@ -40,6 +40,7 @@ def make_opt(tmp_path):
                 gcm=dict(num_patches=16),
             ),
             path=dict(
+                experiments_root=str(tmp_path),
                 models=str(tmp_path / "models"),
                 training_states=str(tmp_path / "states"),
                 visualization=str(tmp_path / "vis"),

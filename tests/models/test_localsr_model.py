@@ -1,3 +1,4 @@
+import json
 import math
 import os
 
@@ -117,6 +118,11 @@ def test_validation_equals_direct_per_roi_computation(make_opt, fixed_batch, val
     assert 0 < res["pre_nopad/gmacs"] < res["pre_pad/gmacs"] < res["clsr/gmacs"]
     assert res["clsr_amortized/gmacs"] < res["clsr/gmacs"]
     assert res["post/gflops"] == pytest.approx(2 * res["post/gmacs"])
+    # the same numbers are written next to the experiment for scripts to read
+    with open(os.path.join(model.opt["path"]["experiments_root"], "metrics_synth.json")) as f:
+        written = json.load(f)
+    assert written["iter"] == 5 and written["dataset"] == "synth"
+    assert written["clsr/psnr_roi"] == pytest.approx(res["clsr/psnr_roi"])
 
 
 def test_post_cropping_equals_whole_image_sr_cropped(make_opt, val_loader):
