@@ -1,0 +1,153 @@
+"""Start-up checks of an SR dataset: every file there, LR/HR sizes consistent, images big enough.
+
+Run once in a dataset's ``__init__`` so bad data fails at launch with the offending file named,
+not hours into training. Sizes come from PNG headers (no decoding) or, for LMDB, from
+``meta_info.txt``; other formats are decoded once with OpenCV.
+"""
+
+from __future__ import annotations
+
+import os
+import os.path as osp
+import re
+import struct
+
+import cv2
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def image_hw(path: str) -> tuple[int, int]:
+    """(height, width) of an image file, from its header when it is a PNG.
+
+    Raises:
+        ValueError: the file is missing or cannot be read as an image.
+    """
+    if not osp.isfile(path):
+        raise ValueError(f"Image file not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", head[16:24])
+        return int(height), int(width)
+    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ValueError(f"Cannot read image file: {path}")
+    return int(img.shape[0]), int(img.shape[1])
+
+
+_META_LINE = re.compile(r"^(\S+)\s+\((\d+),\s*(\d+)(?:,\s*\d+)?\)")
+
+
+def lmdb_meta_shapes(lmdb_path: str) -> dict[str, tuple[int, int]]:
+    """``key -> (h, w)`` from an LMDB folder's ``meta_info.txt`` (BasicSR's layout).
+
+    Raises:
+        ValueError: no ``meta_info.txt``, or a line without a shape.
+    """
+    meta = osp.join(lmdb_path, "meta_info.txt")
+    if not osp.isfile(meta):
+        raise ValueError(f"LMDB {lmdb_path} has no meta_info.txt (expected {meta}).")
+    shapes = {}
+    with open(meta) as f:
+        for num, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            m = _META_LINE.match(line.strip())
+            if m is None:
+                raise ValueError(f"{meta}:{num}: cannot parse {line.strip()!r}.")
+            shapes[m.group(1).split(".")[0]] = (int(m.group(2)), int(m.group(3)))
+    return shapes
+
+
+def check_lmdb_keys(lmdb_path: str, keys: list[str]) -> None:
+    """Every key of ``meta_info.txt`` must be stored in the LMDB's ``data.mdb``.
+
+    Raises:
+        ValueError: naming the LMDB and the first missing keys.
+    """
+    import lmdb
+
+    if not osp.isfile(osp.join(lmdb_path, "data.mdb")):
+        raise ValueError(f"LMDB {lmdb_path} has no data.mdb.")
+    env = lmdb.open(lmdb_path, readonly=True, lock=False, readahead=False)
+    try:
+        with env.begin(write=False) as txn:
+            stored = {k.decode("ascii") for k in txn.cursor().iternext(keys=True, values=False)}
+    finally:
+        env.close()
+    missing = [k for k in keys if k not in stored]
+    if missing:
+        raise ValueError(
+            f"LMDB {lmdb_path}: {len(missing)} key(s) listed in meta_info.txt are not stored in "
+            f"data.mdb, e.g. {missing[:5]}."
+        )
+
+
+def check_pair(
+    lq_hw: tuple[int, int],
+    gt_hw: tuple[int, int],
+    scale: int,
+    lq_name: str,
+    gt_name: str,
+) -> None:
+    """HR must be ``scale`` x LR, up to the ``scale - 1`` pixels a mod-crop would remove.
+
+    Raises:
+        ValueError: naming both files and their sizes.
+    """
+    for lq, gt in zip(lq_hw, gt_hw):
+        if not lq * scale <= gt < (lq + 1) * scale:
+            raise ValueError(
+                f"LR/HR size mismatch: HR {gt_name} is {gt_hw[0]}x{gt_hw[1]} but LR {lq_name} is "
+                f"{lq_hw[0]}x{lq_hw[1]}; HR must be {scale}x the LR size (x{scale})."
+            )
+
+
+def check_min_size(hw: tuple[int, int], min_hw: tuple[int, int], name: str, what: str) -> None:
+    """``hw`` must be at least ``min_hw`` in both directions.
+
+    Raises:
+        ValueError: naming the file, its size and what needed the minimum.
+    """
+    if hw[0] < min_hw[0] or hw[1] < min_hw[1]:
+        raise ValueError(
+            f"Image {name} ({hw[0]}x{hw[1]} LR pixels) is smaller than {what} "
+            f"({min_hw[0]}x{min_hw[1]}); remove it or lower the size."
+        )
+
+
+def check_folder_pairs(lq_folder: str, gt_folder: str, filename_tmpl: str) -> None:
+    """Every HR file must have its LR partner ``filename_tmpl.format(stem) + ext`` and vice versa.
+
+    BasicSR's ``paired_paths_from_folder`` pairs files the same way; this names the culprits.
+
+    Raises:
+        ValueError: naming the first unpaired files.
+    """
+    from basicsr.utils import scandir
+
+    gt_files = sorted(scandir(gt_folder))
+    lq_files = set(scandir(lq_folder))
+    wanted = {}
+    for name in gt_files:
+        stem, ext = osp.splitext(osp.basename(name))
+        wanted[f"{filename_tmpl.format(stem)}{ext}"] = name
+    missing = [osp.join(lq_folder, n) for n in wanted if n not in lq_files]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} HR image(s) in {gt_folder} have no LR partner "
+            f"(filename_tmpl={filename_tmpl!r}), e.g. missing {missing[:5]}."
+        )
+    extra = sorted(osp.join(lq_folder, n) for n in lq_files if n not in wanted)
+    if extra:
+        raise ValueError(
+            f"{len(extra)} LR image(s) in {lq_folder} have no HR partner in {gt_folder} "
+            f"(filename_tmpl={filename_tmpl!r}), e.g. {extra[:5]}."
+        )
+
+
+def check_folder(path: str, what: str) -> None:
+    """Raise ``ValueError`` naming ``what`` when ``path`` is not an existing folder."""
+    if not path or not osp.isdir(os.fspath(path)):
+        raise ValueError(f"{what} folder not found: {path!r}")
