@@ -1,0 +1,295 @@
+"""CLSR: context-based local super-resolution (base branch + GCM + PIM) over BasicSR backbones.
+
+The base branch is the backbone module itself (``self.base``; state-dict keys
+``base.<backbone keys>``), run through its adapter on the base window of each ROI (the ROI plus
+``roi_pad`` real LR pixels, clamped to the image by shifting; see ``clsr_plugin.data.roi``) and
+cropped back to the ROI. After every stage the PIM adds its cropped context features; after one
+stage the GCM adds attention over context patches. Both enter through zero-initialised layers,
+so a fresh CLSR returns exactly ``base_only`` (the backbone on the padded window).
+
+Context work (PIM features, GCM keys / values) is done once per image by
+:meth:`CLSR.encode_context`; :meth:`CLSR.decode` then serves any number of equally sized ROIs of
+that image in one batch. :meth:`CLSR.forward` is the training path: a batch of contexts with
+one ROI each.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from basicsr.utils.registry import ARCH_REGISTRY
+from torch import Tensor, nn
+
+from clsr_plugin.archs.adapters import BackboneAdapter, get_adapter
+from clsr_plugin.archs.crop import crop_windows
+from clsr_plugin.archs.gcm import GCMCache, GlobalContextModule
+from clsr_plugin.archs.pim import ProximityIntegrationModule
+from clsr_plugin.data.roi import check_boxes, padded_windows
+
+
+@dataclass
+class ContextCache:
+    """Everything CLSR computes once per context image.
+
+    Attributes:
+        lq: (B, in, H, W) the contexts.
+        pim_features: per-stage PIM features (B, c', H', W'), or None without PIM.
+        gcm: GCM keys / values, or None without GCM.
+        context_sr: (B, out, s*H, s*W) the PIM's HR context output, or None.
+    """
+
+    lq: Tensor
+    pim_features: list[Tensor] | None
+    gcm: GCMCache | None
+    context_sr: Tensor | None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) of the contexts."""
+        return int(self.lq.shape[-2]), int(self.lq.shape[-1])
+
+
+def _branch_options(value: dict | bool | None, name: str, allowed: set[str]) -> dict | None:
+    """Options of an optional branch: None / True -> defaults, False / enabled: false -> None."""
+    if value is None or value is True:
+        return {}
+    if value is False:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a dict, true/false or null, got {value!r}.")
+    opts = dict(value)
+    if not opts.pop("enabled", True):
+        return None
+    unknown = sorted(set(opts) - allowed)
+    if unknown:
+        raise ValueError(f"Unknown {name} option(s) {unknown}; allowed: {sorted(allowed)}.")
+    return opts
+
+
+_PIM_KEYS = {"channel_ratio", "min_channels"}
+_GCM_KEYS = {
+    "patch_size",
+    "num_patches",
+    "num_heads",
+    "extractor_stages",
+    "stage",
+    "down_factor",
+    "beta_init",
+}
+
+
+@ARCH_REGISTRY.register()
+class CLSR(nn.Module):
+    """Context-based local SR around any supported BasicSR backbone.
+
+    Args:
+        backbone: backbone config, ``{'type': <MSRResNet|EDSR|RCAN|SwinIR|CARN|CARN_M>, ...}``
+            with the backbone's own constructor kwargs.
+        roi_pad: LR pixels of real context around the ROI fed to the base branch. Default: 8.
+        pim: PIM options ``{channel_ratio: 0.1, min_channels: 8}``; ``false`` or
+            ``{enabled: false}`` disables the PIM. Default: enabled with defaults.
+        gcm: GCM options ``{patch_size: 6, num_patches: 256, num_heads: 4,
+            extractor_stages: 1, stage: null, down_factor: 2, beta_init: 10}``; ``false`` or
+            ``{enabled: false}`` disables the GCM. Default: enabled with defaults.
+
+    Attributes:
+        scale: the backbone's upscale factor s.
+        base: the backbone module (the base branch).
+        pim: :class:`ProximityIntegrationModule` or None.
+        gcm: :class:`GlobalContextModule` or None.
+    """
+
+    def __init__(
+        self,
+        backbone: dict,
+        roi_pad: int = 8,
+        pim: dict | bool | None = None,
+        gcm: dict | bool | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(backbone, dict) or "type" not in backbone:
+            raise ValueError(f"backbone must be a dict with a 'type' key, got {backbone!r}.")
+        if int(roi_pad) < 0:
+            raise ValueError(f"roi_pad must be >= 0, got {roi_pad}.")
+        cfg = copy.deepcopy(dict(backbone))
+        adapter_cls = get_adapter(cfg["type"])
+        self.roi_pad = int(roi_pad)
+        self.base = adapter_cls.build(cfg)
+        self._base: BackboneAdapter = adapter_cls(self.base)
+        self.scale = self._base.scale
+        self.in_channels = self._base.in_channels
+        stages = self._base.num_stages
+
+        pim_opts = _branch_options(pim, "pim", _PIM_KEYS)
+        self.pim = (
+            None
+            if pim_opts is None
+            else ProximityIntegrationModule(adapter_cls, cfg, self._base.width, stages, **pim_opts)
+        )
+        gcm_opts = _branch_options(gcm, "gcm", _GCM_KEYS)
+        self.gcm = (
+            None
+            if gcm_opts is None
+            else GlobalContextModule(adapter_cls, cfg, self.base, stages, **gcm_opts)
+        )
+
+    # ---- public API ---------------------------------------------------------------------
+    def forward(self, lq: Tensor, boxes: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Training / batch path: one ROI per context.
+
+        Args:
+            lq: (B, in, H, W) contexts in [0, 1].
+            boxes: (B, 4) integer ``(x, y, w, h)``, one per context, all of one size.
+
+        Returns:
+            ``(roi_sr, context_sr)``: (B, out, s*h, s*w) and the PIM's (B, out, s*H, s*W) HR
+            context, or None when the PIM is disabled or the module is not training.
+        """
+        self._check_lq(lq)
+        boxes = check_boxes(boxes, lq.shape[-2], lq.shape[-1])
+        if boxes.shape[0] != lq.shape[0]:
+            raise ValueError(
+                f"forward takes one ROI per context: {lq.shape[0]} contexts but "
+                f"{boxes.shape[0]} boxes; use encode_context/decode for many ROIs per image."
+            )
+        cache = self._encode(lq, with_context_sr=self.training)
+        index = torch.arange(lq.shape[0], device=lq.device)
+        return self._decode(cache, boxes, index), cache.context_sr
+
+    def encode_context(self, lq: Tensor, with_context_sr: bool = False) -> ContextCache:
+        """All context work, once per image.
+
+        Args:
+            lq: (1, in, H, W) context (B > 1 contexts of one size also work; then ``decode``
+                needs ``batch_index``).
+            with_context_sr: also run the PIM tail (HR context output).
+        """
+        self._check_lq(lq)
+        return self._encode(lq, with_context_sr)
+
+    def decode(
+        self, cache: ContextCache, boxes: Tensor, batch_index: Tensor | None = None
+    ) -> Tensor:
+        """Super-resolve ROIs of encoded contexts in one batch; equals ``forward`` ROI by ROI.
+
+        Args:
+            cache: from :meth:`encode_context`.
+            boxes: (n, 4) integer ``(x, y, w, h)``, all of one size.
+            batch_index: (n,) context of each box; optional when the cache holds one image.
+
+        Returns:
+            (n, out, s*h, s*w).
+        """
+        h, w = cache.size
+        boxes = check_boxes(boxes, h, w)
+        index = self._batch_index(cache.lq.shape[0], boxes.shape[0], batch_index, cache.lq)
+        return self._decode(cache, boxes, index)
+
+    def base_only(self, lq: Tensor, boxes: Tensor, roi_pad: int | None = None) -> Tensor:
+        """Pre-cropping baseline: the backbone alone on the padded window, cropped to the ROI.
+
+        Args:
+            lq: (1, in, H, W) with n boxes, or (n, in, H, W) with one box each.
+            boxes: (n, 4) integer ``(x, y, w, h)``, all of one size.
+            roi_pad: context padding (None: ``self.roi_pad``; 0: the bare ROI).
+
+        Returns:
+            (n, out, s*h, s*w).
+        """
+        self._check_lq(lq)
+        boxes = check_boxes(boxes, lq.shape[-2], lq.shape[-1])
+        if lq.shape[0] not in (1, boxes.shape[0]):
+            raise ValueError(
+                f"base_only takes 1 context or one per box: got {lq.shape[0]} contexts "
+                f"and {boxes.shape[0]} boxes."
+            )
+        index = self._batch_index(lq.shape[0], boxes.shape[0], None, lq, allow_one_each=True)
+        pad = self.roi_pad if roi_pad is None else roi_pad
+        return self._run_rois(lq, boxes, index, pad, None)
+
+    # ---- internals ----------------------------------------------------------------------
+    def _encode(self, lq: Tensor, with_context_sr: bool) -> ContextCache:
+        feats, context_sr = (None, None)
+        if self.pim is not None:
+            feats, context_sr = self.pim.encode(lq, with_context_sr)
+        gcm = self.gcm.encode(lq) if self.gcm is not None else None
+        return ContextCache(lq, feats, gcm, context_sr)
+
+    def _decode(self, cache: ContextCache, boxes: Tensor, index: Tensor) -> Tensor:
+        def make_hook(windows: Tensor) -> Callable[[int, Tensor], Tensor]:
+            def hook(i: int, feat: Tensor) -> Tensor:
+                if self.pim is not None:
+                    feat = self.pim(i, feat, cache.pim_features[i], windows, index)
+                if self.gcm is not None and i == self.gcm.stage:
+                    feat = self.gcm(feat, cache.gcm, windows, index)
+                return feat
+
+            return hook
+
+        return self._run_rois(cache.lq, boxes, index, self.roi_pad, make_hook)
+
+    def _run_rois(
+        self,
+        lq: Tensor,
+        boxes: Tensor,
+        index: Tensor,
+        roi_pad: int,
+        make_hook: Callable[[Tensor], Callable[[int, Tensor], Tensor]] | None,
+    ) -> Tensor:
+        """Crop base windows, run the base branch (with the fusion hook), crop to the ROIs."""
+        windows = padded_windows(boxes, roi_pad, lq.shape[-2], lq.shape[-1]).to(lq.device)
+        boxes = boxes.to(lq.device)
+        ww, wh = int(windows[0, 2]), int(windows[0, 3])
+        x = crop_windows(lq, index, windows[:, 0], windows[:, 1], ww, wh)
+        sr = self._base.run(x, None if make_hook is None else make_hook(windows))
+        s = self.scale
+        offset = (boxes[:, :2] - windows[:, :2]) * s
+        local = torch.arange(boxes.shape[0], device=lq.device)
+        w, h = int(boxes[0, 2]), int(boxes[0, 3])
+        return crop_windows(sr, local, offset[:, 0], offset[:, 1], s * w, s * h)
+
+    def _check_lq(self, lq: Tensor) -> None:
+        if not isinstance(lq, Tensor) or lq.dim() != 4:
+            shape = tuple(lq.shape) if isinstance(lq, Tensor) else type(lq).__name__
+            raise ValueError(f"lq must be a (B, C, H, W) tensor, got {shape}.")
+        if not lq.is_floating_point():
+            raise ValueError(f"lq must be a floating-point tensor in [0, 1], got {lq.dtype}.")
+        if lq.shape[1] != self.in_channels:
+            raise ValueError(
+                f"lq has {lq.shape[1]} channels, the backbone expects {self.in_channels}."
+            )
+        if min(lq.shape) == 0:
+            raise ValueError(f"lq is empty: shape {tuple(lq.shape)}.")
+        dtype = self.base.conv_first.weight.dtype
+        if lq.dtype != dtype and not torch.is_autocast_enabled(lq.device.type):
+            raise ValueError(f"lq dtype {lq.dtype} does not match the model's dtype {dtype}.")
+
+    @staticmethod
+    def _batch_index(
+        num_images: int,
+        num_boxes: int,
+        batch_index: Tensor | None,
+        ref: Tensor,
+        allow_one_each: bool = False,
+    ) -> Tensor:
+        """Which context each box belongs to (validated)."""
+        if batch_index is None:
+            if num_images == 1:
+                return torch.zeros(num_boxes, dtype=torch.long, device=ref.device)
+            if allow_one_each and num_images == num_boxes:
+                return torch.arange(num_boxes, device=ref.device)
+            raise ValueError(
+                f"The cache holds {num_images} contexts: pass batch_index for the "
+                f"{num_boxes} boxes."
+            )
+        batch_index = torch.as_tensor(batch_index, device=ref.device).long().view(-1)
+        if batch_index.numel() != num_boxes:
+            raise ValueError(
+                f"batch_index has {batch_index.numel()} entries for {num_boxes} boxes."
+            )
+        if bool(((batch_index < 0) | (batch_index >= num_images)).any()):
+            raise ValueError(f"batch_index {batch_index.tolist()} outside [0, {num_images}).")
+        return batch_index

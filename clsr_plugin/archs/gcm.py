@@ -1,0 +1,274 @@
+"""Global context module (GCM, paper section 3.2): ROI queries attend to patches of the context.
+
+Choices the paper leaves open, made here (see ``DESIGN.md``):
+
+* **Patches.** The context is covered by a ceil(H/r) x ceil(W/r) grid of r x r patches; the
+  last row / column is shifted inside the image (overlapping its neighbour) rather than padded,
+  so no pixel is invented. Only a context smaller than one patch is zero-padded up to r x r.
+* **Subsampling.** Deterministic and uniform: when the grid has more than ``num_patches``
+  patches, a ``ny x nx`` sub-grid (``ny * nx <= N``, aspect ratio kept) is taken at evenly
+  spaced rows / columns (``linspace`` rounded); otherwise all patches are used. Reproducible.
+* **Extractor G.** The backbone's head and first ``extractor_stages`` stage(s) at full width,
+  a truncated backbone instance whose state-dict keys are the backbone's own; it is initialised
+  from the base branch (and re-loaded with it by ``load_backbone_weights``). All N patches go
+  through it as one batch (gather, no Python loop).
+* **Scale modules.** ``S_down``: zero-initialised strided conv (kernel = stride = factor) plus a
+  bilinear residual; ``S_up``: zero-initialised transposed conv plus a bilinear residual; at
+  initialisation both equal plain bilinear resampling. Sizes round up (ceil), so 1x1 inputs work.
+* **Attention.** Multi-head, ``W_Q, W_K, W_V`` are c x c linear maps initialised to the
+  identity (so Q and K start in G's feature space, which at initialisation is the base
+  branch's own feature space at the fusion stage). Logits are cosine similarities times a
+  learnable per-head temperature ``beta`` (init 10) plus the distance bias
+  ``b = -softplus(w_h) * log(1 + d)`` with d the Euclidean distance in real LR pixels between the
+  query and key centres (``w_h`` init 0, so softplus = 0.69; it extrapolates to any context
+  size, unlike a lookup table). ``alpha`` is the per-head logit of a learnable *null* key whose
+  value is a learnable per-head vector (init 0): a scalar added to every logit cancels in the
+  softmax, a null slot does not, and it lets a ROI take nothing from the context.
+  Written with explicit matmuls so mmengine's FLOP counter sees them.
+* **Fusion.** The upsampled result enters the base branch once, after stage ``stage``, through
+  a zero-initialised 1x1 conv, so the base branch is unchanged at initialisation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from clsr_plugin.archs.adapters import BackboneAdapter
+
+
+def zero_module(module: nn.Module) -> nn.Module:
+    """Set every parameter of ``module`` to zero and return it."""
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+class BilinearDownsample(nn.Module):
+    """``S_down(x) + bilinear(x)`` (paper eq. 4), S_down a zero-init strided conv.
+
+    Args:
+        channels: C.
+        factor: downsampling factor f.
+
+    Shapes: (B, C, H, W) -> (B, C, ceil(H/f), ceil(W/f)).
+    """
+
+    def __init__(self, channels: int, factor: int) -> None:
+        super().__init__()
+        self.factor = factor
+        self.conv = zero_module(nn.Conv2d(channels, channels, factor, factor))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        f = self.factor
+        oh, ow = -(-h // f), -(-w // f)
+        res = F.interpolate(x, size=(oh, ow), mode="bilinear", align_corners=False)
+        return self.conv(F.pad(x, (0, ow * f - w, 0, oh * f - h))) + res
+
+
+class BilinearUpsample(nn.Module):
+    """``S_up(g) + bilinear(g)`` (paper eq. 5), S_up a zero-init transposed conv.
+
+    Args:
+        channels: C.
+        factor: upsampling factor f.
+
+    Shapes: (B, C, h, w) -> (B, C, *size) with ``size <= (f*h, f*w)``.
+    """
+
+    def __init__(self, channels: int, factor: int) -> None:
+        super().__init__()
+        self.factor = factor
+        self.conv = zero_module(nn.ConvTranspose2d(channels, channels, factor, factor))
+
+    def forward(self, x: Tensor, size: tuple[int, int]) -> Tensor:
+        res = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return self.conv(x)[..., : size[0], : size[1]] + res
+
+
+def cell_centres(start: Tensor, length: int, cells: int) -> Tensor:
+    """Centres (in pixels) of ``cells`` equal cells over ``[start, start + length)``.
+
+    ``start`` (...,) -> (..., cells); the convention of bilinear resampling without corner
+    alignment, so query / key coordinates match the downsampled grids.
+    """
+    u = torch.arange(cells, device=start.device, dtype=torch.float32)
+    return start.float()[..., None] + (u + 0.5) * (length / cells) - 0.5
+
+
+@dataclass
+class GCMCache:
+    """Per-image context work of the GCM.
+
+    Attributes:
+        key: (B, heads, Nk, C/heads) L2-normalised keys.
+        value: (B, heads, Nk, C/heads) values.
+        key_xy: (Nk, 2) key centres (x, y) in LR pixels.
+    """
+
+    key: Tensor
+    value: Tensor
+    key_xy: Tensor
+
+
+class GlobalContextModule(nn.Module):
+    """Global context module (see the module docstring for every design choice).
+
+    Args:
+        adapter_cls: the backbone's adapter class.
+        backbone_cfg: the backbone config (``type`` + kwargs) used to build G.
+        base: the base branch (G is initialised from its weights).
+        num_stages: stages of the base branch (to validate ``stage``).
+        patch_size: r. Default: 6.
+        num_patches: N, patches kept per context. Default: 256.
+        num_heads: attention heads (must divide C). Default: 4.
+        extractor_stages: backbone stages in G. Default: 1.
+        stage: base stage after which the GCM is fused (None: ``extractor_stages - 1``).
+        down_factor: factor of the query and key/value downsamplers. Default: 2.
+        beta_init: initial temperature of the cosine similarities. Default: 10.
+    """
+
+    def __init__(
+        self,
+        adapter_cls: type[BackboneAdapter],
+        backbone_cfg: dict,
+        base: nn.Module,
+        num_stages: int,
+        patch_size: int = 6,
+        num_patches: int = 256,
+        num_heads: int = 4,
+        extractor_stages: int = 1,
+        stage: int | None = None,
+        down_factor: int = 2,
+        beta_init: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self.stage = extractor_stages - 1 if stage is None else int(stage)
+        if not 0 <= self.stage < num_stages:
+            raise ValueError(f"gcm stage={stage} is outside [0, {num_stages - 1}].")
+        if not 1 <= extractor_stages <= num_stages:
+            raise ValueError(f"gcm extractor_stages={extractor_stages} not in [1, {num_stages}].")
+        for name, value in (("patch_size", patch_size), ("num_patches", num_patches)):
+            if int(value) < 1:
+                raise ValueError(f"gcm {name} must be >= 1, got {value}.")
+        if int(down_factor) < 1:
+            raise ValueError(f"gcm down_factor must be >= 1, got {down_factor}.")
+        self.patch_size = int(patch_size)
+        self.num_patches = int(num_patches)
+        self.extractor = adapter_cls.build(backbone_cfg)
+        self._extractor = adapter_cls(self.extractor)
+        self._extractor.truncate(extractor_stages)
+        self.load_extractor_from(base)
+        c = self._extractor.width
+        if num_heads < 1 or c % num_heads:
+            raise ValueError(f"gcm num_heads={num_heads} must divide the backbone width {c}.")
+        self.num_heads = int(num_heads)
+        self.down_q = BilinearDownsample(c, down_factor)
+        self.down_kv = BilinearDownsample(c, down_factor)
+        self.to_q, self.to_k, self.to_v = (nn.Linear(c, c) for _ in range(3))
+        for lin in (self.to_q, self.to_k, self.to_v):
+            nn.init.eye_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        self.beta = nn.Parameter(torch.full((num_heads,), float(beta_init)))
+        self.alpha = nn.Parameter(torch.zeros(num_heads))
+        self.null_value = nn.Parameter(torch.zeros(num_heads, c // num_heads))
+        self.distance_weight = nn.Parameter(torch.zeros(num_heads))
+        self.up = BilinearUpsample(c, down_factor)
+        self.fuse = zero_module(nn.Conv2d(c, c, 1))
+
+    def load_extractor_from(self, base: nn.Module) -> None:
+        """Copy G's weights (a subset of the backbone's keys) from the base branch."""
+        src = base.state_dict()
+        self.extractor.load_state_dict({k: src[k] for k in self.extractor.state_dict()})
+
+    # ---- context side (once per image) --------------------------------------------------
+    def patch_origins(self, height: int, width: int) -> tuple[Tensor, Tensor]:
+        """Top-left corners (y, x) of the subsampled patches, each (N,), row-major."""
+        r = self.patch_size
+
+        def starts(n: int) -> Tensor:
+            return torch.arange(-(-n // r)).mul(r).clamp(max=max(n - r, 0))
+
+        ys, xs = starts(height), starts(width)
+        gh, gw = len(ys), len(xs)
+        if gh * gw > self.num_patches:
+            ny = min(gh, max(1, round(math.sqrt(self.num_patches * gh / gw))))
+            nx = min(gw, max(1, self.num_patches // ny))
+            ny = min(gh, max(1, self.num_patches // nx))
+            ys = ys[torch.linspace(0, gh - 1, ny).round().long()]
+            xs = xs[torch.linspace(0, gw - 1, nx).round().long()]
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+        return grid_y.reshape(-1), grid_x.reshape(-1)
+
+    def encode(self, lq: Tensor) -> GCMCache:
+        """Keys and values of a batch of contexts.
+
+        Args:
+            lq: (B, in, H, W) contexts.
+        """
+        b, _, h, w = lq.shape
+        r = self.patch_size
+        oy, ox = self.patch_origins(h, w)
+        if h < r or w < r:
+            lq = F.pad(lq, (0, max(0, r - w), 0, max(0, r - h)))
+        oy, ox = oy.to(lq.device), ox.to(lq.device)
+        n = oy.numel()
+        ar = torch.arange(r, device=lq.device)
+        rows, cols = oy[:, None] + ar, ox[:, None] + ar  # (N, r)
+        patches = lq[:, :, rows[:, :, None], cols[:, None, :]]  # (B, in, N, r, r)
+        patches = patches.transpose(1, 2).reshape(b * n, -1, r, r)
+        feats = self.down_kv(self._extractor.features(patches))  # (B*N, C, r', r')
+        c, rh, rw = feats.shape[1:]
+        tokens = feats.flatten(2).transpose(1, 2).reshape(b, n * rh * rw, c)
+        key = F.normalize(self._heads(self.to_k(tokens)), dim=-1, eps=1e-6)
+        value = self._heads(self.to_v(tokens))
+        ky = cell_centres(oy, r, rh)[:, :, None].expand(n, rh, rw)
+        kx = cell_centres(ox, r, rw)[:, None, :].expand(n, rh, rw)
+        return GCMCache(key, value, torch.stack([kx, ky], -1).reshape(-1, 2))
+
+    # ---- ROI side -----------------------------------------------------------------------
+    def forward(self, z: Tensor, cache: GCMCache, windows: Tensor, batch_index: Tensor) -> Tensor:
+        """Fuse context into base features.
+
+        Args:
+            z: (n, C, h, w) base features of the windows (real pixels top-left).
+            cache: :meth:`encode` of the contexts.
+            windows: (n, 4) ``(wx, wy, ww, wh)`` window of each ROI in its context.
+            batch_index: (n,) context of each ROI.
+
+        Returns:
+            (n, C, h, w): ``z + fuse(S_up(attention))``.
+        """
+        n, _, h, w = z.shape
+        q_map = self.down_q(z)
+        hq, wq = q_map.shape[-2:]
+        query = self._heads(self.to_q(q_map.flatten(2).transpose(1, 2)))
+        query = F.normalize(query, dim=-1, eps=1e-6)  # (n, heads, Nq, d)
+        if cache.key.shape[0] == 1:
+            key, value = cache.key.expand(n, -1, -1, -1), cache.value.expand(n, -1, -1, -1)
+        else:
+            key, value = cache.key[batch_index], cache.value[batch_index]
+        logits = self.beta.view(1, -1, 1, 1) * torch.matmul(query, key.transpose(-1, -2))
+        qy = cell_centres(windows[:, 1].to(z.device), h, hq)[:, :, None].expand(n, hq, wq)
+        qx = cell_centres(windows[:, 0].to(z.device), w, wq)[:, None, :].expand(n, hq, wq)
+        q_xy = torch.stack([qx, qy], -1).reshape(n, hq * wq, 2)
+        k_xy = cache.key_xy.to(z.device)[None].expand(n, -1, -1)
+        dist = torch.cdist(q_xy, k_xy, compute_mode="donot_use_mm_for_euclid_dist")
+        slope = F.softplus(self.distance_weight).view(1, -1, 1, 1)
+        logits = logits - slope * torch.log1p(dist)[:, None]
+        null = self.alpha.view(1, -1, 1, 1).expand(n, -1, hq * wq, 1).to(logits.dtype)
+        attn = torch.softmax(torch.cat([null, logits], -1), dim=-1)
+        g = torch.matmul(attn[..., 1:], value.to(attn.dtype))
+        g = g + attn[..., :1] * self.null_value[None, :, None, :]
+        g = g.transpose(1, 2).reshape(n, hq, wq, -1).permute(0, 3, 1, 2)
+        return z + self.fuse(self.up(g, (h, w)))
+
+    def _heads(self, x: Tensor) -> Tensor:
+        """(B, L, C) -> (B, heads, L, C/heads)."""
+        b, length, c = x.shape
+        return x.view(b, length, self.num_heads, c // self.num_heads).transpose(1, 2)
