@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from clsr_plugin.flops import clsr_macs, gflops
-from clsr_plugin.inference.api import load_clsr, upscale_rois
+from clsr_plugin.inference.api import autocast_for, load_clsr, upscale_rois
 from clsr_plugin.metrics import roi_metrics, summarise
 from clsr_plugin.utils.image_io import list_images, read_image, tensor_to_image, to_float01
 
@@ -85,6 +85,11 @@ def run_method(
     model: torch.nn.Module, method: str, lq: torch.Tensor, boxes: torch.Tensor, batch: int = 64
 ) -> torch.Tensor:
     """SR of ``boxes`` (n, 4) of ``lq`` (1, 3, H, W) with one method -> (n, 3, s*h, s*w)."""
+    with autocast_for(model):
+        return _run_method(model, method, lq, boxes, batch).float()
+
+
+def _run_method(model, method: str, lq: torch.Tensor, boxes: torch.Tensor, batch: int):
     if method == "pre_nopad":
         return torch.cat([model.base_only(lq, b, roi_pad=0) for b in _batches(boxes, batch)])
     if method == "pre_pad":
@@ -446,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config=dict(opt=str(args.opt), weights=args.weights, device=str(device),
                     device_name=torch.cuda.get_device_name(device) if device.type == "cuda"
                     else platform.processor() or platform.machine(),
-                    dtype=str(dtype).replace("torch.", ""), scale=int(model.scale),
+                    dtype=str(getattr(model, "amp_dtype", None) or dtype).replace("torch.", ""), scale=int(model.scale),
                     roi_pad=int(model.roi_pad), warmup=args.warmup, repeats=args.repeats,
                     threads=torch.get_num_threads(), torch=torch.__version__,
                     datasets=args.data, rois=args.roi),

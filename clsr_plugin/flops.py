@@ -134,6 +134,38 @@ def backbone_macs(net: nn.Module, height: int, width: int) -> int:
     return count_macs(net, (torch.zeros(1, 3, height, width, dtype=p.dtype, device=p.device),))
 
 
+def depth_extrapolated_macs(opt: dict, depth_key: str, height: int, width: int) -> int:
+    """Backbone MACs from two shallow copies, for deep models the tracer is slow on.
+
+    MACs are affine in the number of identical stages (``num_group`` of RCAN, ``num_block``,
+    the ``depths`` list of SwinIR with its ``num_heads``): ``M(D) = M(1) + (D - 1) * (M(2) -
+    M(1))``, exact when every stage has the same shape (as in all of the paper's backbones).
+
+    Args:
+        opt: backbone options.
+        depth_key: the key holding the stage count (int) or per-stage list.
+        height, width: input size.
+    """
+    full = opt[depth_key]
+    depth = len(full) if isinstance(full, (list, tuple)) else int(full)
+    if depth < 2:
+        return backbone_macs(build_backbone(opt), height, width)
+
+    def at(d: int) -> dict:
+        o = copy.deepcopy(opt)
+        if isinstance(full, (list, tuple)):
+            o[depth_key] = list(full[:d])
+            if isinstance(o.get("num_heads"), (list, tuple)):
+                o["num_heads"] = list(o["num_heads"][:d])
+        else:
+            o[depth_key] = d
+        return o
+
+    m1 = backbone_macs(build_backbone(at(1)), height, width)
+    m2 = backbone_macs(build_backbone(at(2)), height, width)
+    return m1 + (depth - 1) * (m2 - m1)
+
+
 def _boxes(boxes: Sequence[Sequence[int]], device: torch.device) -> torch.Tensor:
     return torch.as_tensor([list(map(int, b)) for b in boxes], dtype=torch.long, device=device)
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from clsr_plugin.data.roi import padded_window
 from clsr_plugin.inference.api import (
     DEFAULT_CONTEXT_WINDOW,
+    autocast_for,
     crop_to_tensor,
     load_clsr,
     read_network_opt,
@@ -161,7 +162,8 @@ def precrop_roi(model: torch.nn.Module, lr: np.ndarray, box: Box) -> np.ndarray:
     p = next(model.parameters())
     t = crop_to_tensor(lr, box, p.dtype, p.device)
     boxes = torch.tensor([[0, 0, box[2], box[3]]], dtype=torch.long, device=p.device)
-    return tensor_to_image(model.base_only(t, boxes, roi_pad=0))
+    with autocast_for(model):
+        return tensor_to_image(model.base_only(t, boxes, roi_pad=0))
 
 
 def psnr(a: np.ndarray, b: np.ndarray, bit_depth: int) -> float:

@@ -2,6 +2,7 @@
 
 from clsr_plugin.inference.api import (
     DEFAULT_CONTEXT_WINDOW,
+    autocast_for,
     build_clsr,
     load_clsr,
     load_weights,
@@ -12,6 +13,7 @@ from clsr_plugin.inference.rois import context_windows, load_rois_json, parse_ro
 
 __all__ = [
     "DEFAULT_CONTEXT_WINDOW",
+    "autocast_for",
     "build_clsr",
     "context_windows",
     "load_clsr",

@@ -12,6 +12,7 @@ image itself stays an integer numpy array and only the windows are converted to 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -159,7 +160,8 @@ def load_clsr(
         opt_or_yaml: options YAML path or dict (``network_g``) or a ``network_g`` dict.
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ``'auto'``.
         half: False (fp32), True/'auto' (bf16 where supported, else fp16), 'bf16', 'fp16':
-            the weights are cast to this dtype; inputs follow the weights.
+            inference runs under ``torch.autocast`` with this dtype (weights stay fp32; the
+            dtype is kept as ``model.amp_dtype`` and applied by :func:`autocast_for`).
         allow_unsafe_pickle: allow full unpickling (trusted files only); ``None`` = the
             options' ``path: {allow_unsafe_pickle: ...}``.
 
@@ -177,7 +179,17 @@ def load_clsr(
         unsafe = unsafe or bool(allow_unsafe_pickle)
         kind = load_weights(model, weights, unsafe)
         logger.info("Loaded %s weights from %s", kind, weights if isinstance(weights, str) else "dict")
-    return model.to(device=dev, dtype=dtype).eval()
+    model = model.to(device=dev).eval()
+    model.amp_dtype = None if dtype == torch.float32 else dtype
+    return model
+
+
+def autocast_for(model: nn.Module) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` with the model's ``amp_dtype`` (set by :func:`load_clsr`), or a no-op."""
+    dtype = getattr(model, "amp_dtype", None)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(next(model.parameters()).device.type, dtype=dtype)
 
 
 def _model_dtype_device(model: nn.Module) -> tuple[torch.dtype, torch.device]:
@@ -258,7 +270,8 @@ def upscale_rois(
     out: list[np.ndarray | None] = [None] * len(boxes)
     for window, members in groups:
         lq = crop_to_tensor(arr, window, dtype, device)
-        cache = encode_context(model, lq, pim_tile)
+        with autocast_for(model):
+            cache = encode_context(model, lq, pim_tile)
         by_size: dict[tuple[int, int], list[int]] = {}
         for i in members:
             by_size.setdefault((boxes[i][2], boxes[i][3]), []).append(i)
@@ -270,7 +283,8 @@ def upscale_rois(
                      for i in chunk],
                     dtype=torch.long, device=device,
                 )  # fmt: skip
-                sr = model.decode(cache, local).float().clamp_(0, 1)
+                with autocast_for(model):
+                    sr = model.decode(cache, local).float().clamp_(0, 1)
                 for j, i in enumerate(chunk):
                     out[i] = sr[j].permute(1, 2, 0).cpu().numpy()
         del cache, lq

@@ -28,14 +28,16 @@ logger = logging.getLogger("clsr_plugin")
 def receptive_field(pim: nn.Module, limit: int = 64) -> int:
     """Radius (LR pixels) of the PIM's last-stage receptive field, measured by a gradient probe.
 
-    The gradient of the last-stage features at the centre of a ``(2 * limit + 1)``-square input
-    is non-zero exactly on the receptive field of a convolutional net. Returns ``limit`` when the
+    The gradient of the last-stage features at the centre of a ``(2 * limit + 1)``-square
+    random input (random, so no ReLU is dead everywhere) is non-zero exactly on the receptive
+    field of a convolutional net. Returns ``limit`` when the
     field reaches the probe's border (global or very wide operations).
     """
     adapter = pim._adapter
     p = next(pim.parameters())
     size = 2 * limit + 1
-    x = torch.zeros(1, adapter.in_channels, size, size, dtype=torch.float32, device=p.device)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, adapter.in_channels, size, size, generator=g).to(p.device)
     net = adapter.net
     dtype = p.dtype
     net.float()
