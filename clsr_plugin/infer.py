@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from clsr_plugin.data.image_checks import image_hw
 from clsr_plugin.data.roi import padded_window
 from clsr_plugin.inference.api import (
     DEFAULT_CONTEXT_WINDOW,
@@ -67,8 +68,21 @@ class Job:
     conversions: list[str] = field(default_factory=list)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block), exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def one_line(err: BaseException, limit: int = 400) -> str:
+    """An exception message on one line (whitespace collapsed, truncated)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog=PROG,
         description="Super-resolve regions of interest (ROIs) of LR images with a trained CLSR.",
     )
@@ -202,14 +216,7 @@ def process(job: Job, model: torch.nn.Module, args: argparse.Namespace, tmp: str
     scale = int(model.scale)
     hr = None
     if job.gt is not None:
-        gt = read_image(job.gt)
-        hh, hw = img.height * scale, img.width * scale
-        if not (hh <= gt.height < hh + scale and hw <= gt.width < hw + scale):
-            raise InputError(
-                f"{os.path.basename(job.gt)}: HR is {gt.height}x{gt.width}, expected "
-                f"{hh}x{hw} ({scale}x the LR {img.height}x{img.width})"
-            )
-        hr = to_float01(gt.rgb[:hh, :hw])
+        hr = to_float01(read_image(job.gt).rgb[: img.height * scale, : img.width * scale])
     k = None if args.context_window in (None, 0) else args.context_window
     t0 = time.perf_counter()
     outs = upscale_rois(model, img, job.rois, context_window=k, pim_tile=args.pim_tile)
@@ -239,6 +246,19 @@ def process(job: Job, model: torch.nn.Module, args: argparse.Namespace, tmp: str
     return entry
 
 
+def check_gt(job: Job, scale: int) -> None:
+    """The HR ground truth must be ``scale`` x the LR (up to a mod-crop)."""
+    if job.gt is None:
+        return
+    img, gt = image_hw(job.path), image_hw(job.gt)
+    hh, hw = img[0] * scale, img[1] * scale
+    if not (hh <= gt[0] < hh + scale and hw <= gt[1] < hw + scale):
+        raise InputError(
+            f"{os.path.basename(job.gt)}: HR is {gt[0]}x{gt[1]}, expected {hh}x{hw} "
+            f"({scale}x the LR {img[0]}x{img[1]})"
+        )
+
+
 def _move_into(src: str, dst: str) -> None:
     """Move every file of ``src`` into ``dst`` (created), keeping the relative layout."""
     for root, _, files in os.walk(src):
@@ -259,6 +279,8 @@ def run(args: argparse.Namespace) -> list[dict]:
     read_network_opt(args.opt)
     model = load_clsr(args.weights, args.opt, args.device, args.half and args.half_dtype,
                       allow_unsafe_pickle=args.allow_unsafe_pickle or None)  # fmt: skip
+    for job in jobs:
+        check_gt(job, int(model.scale))
     out = os.path.abspath(args.out)
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
@@ -279,14 +301,14 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit code (0 ok, 2 bad input, 1 other failure)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     try:
         results = run(args)
     except (InputError, ValueError, FileNotFoundError, UnsafeCheckpointError) as err:
-        print(f"{PROG}: error: {str(err).splitlines()[0] if str(err) else err!r}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(err)}", file=sys.stderr)
         return 2
     except (RuntimeError, OSError) as err:
-        print(f"{PROG}: error: {type(err).__name__}: {str(err).splitlines()[0]}", file=sys.stderr)
+        print(f"{PROG}: error: {type(err).__name__}: {one_line(err)}", file=sys.stderr)
         return 1
     n = sum(len(r["rois"]) for r in results)
     print(f"{PROG}: wrote {n} ROI(s) of {len(results)} image(s) to {args.out}")
