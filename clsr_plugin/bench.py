@@ -216,15 +216,17 @@ def bench_dataset(model, folder: str, roi: int, args, device, dtype) -> dict:
             sr = run_method(model, m, lq, boxes, args.batch)
             metrics[m].append(roi_metrics([tensor_to_image(t) for t in sr], gt, ssim=True))
             if timed:
-                all_r = measure(lambda m=m: run_method(model, m, lq, boxes, args.batch),
+                all_r = measure(lambda m=m, x=lq, b=boxes: run_method(model, m, x, b, args.batch),
                                 device, args.warmup, args.repeats)  # fmt: skip
-                one = measure(lambda m=m: run_method(model, m, lq, mid, args.batch),
+                one = measure(lambda m=m, x=lq, b=mid: run_method(model, m, x, b, args.batch),
                               device, args.warmup, args.repeats)  # fmt: skip
                 perf[m]["ms_per_image"].append(all_r["ms"])
                 perf[m]["ms_per_roi_amortised"].append(all_r["ms"] / n)
                 perf[m]["ms_single_roi"].append(one["ms"])
                 if one["peak_mem_mb"] is not None:
-                    perf[m]["peak_mem_mb"].append(max(one["peak_mem_mb"], all_r["peak_mem_mb"] or 0))
+                    perf[m]["peak_mem_mb"].append(
+                        max(one["peak_mem_mb"], all_r["peak_mem_mb"] or 0)
+                    )
         if not args.no_flops:
             f = _flops_for(model, flops_cache, tuple(lq.shape[-2:]), roi, n)
             split.append(f)
@@ -279,7 +281,8 @@ def multi_roi(model, images, roi: int, args, device, flops_cache: dict) -> list[
             rows.append(dict(n_rois=n, method=m, ms_total=float(np.mean(ms)),
                              ms_per_roi=float(np.mean(ms)) / n,
                              peak_mem_mb=float(np.mean(mem)) if mem else None,
-                             gflops_per_roi_amortised=float(np.mean(fl)) if fl else None))  # fmt: skip
+                             gflops_per_roi_amortised=float(np.mean(fl)) if fl else None)
+                        )  # fmt: skip
     return rows
 
 
@@ -306,7 +309,9 @@ def context_tradeoff(model, images, roi: int, args, device) -> list[dict]:
             ms.append((time.perf_counter() - t0) * 1e3 / len(b))
             per_image.append(roi_metrics(sr, crop_hr(hr, boxes.cpu(), scale), ssim=True))
             H, W = lq.shape[-2:]
-            side = H * W if kk is None else min(H, math.ceil(kk * roi)) * min(W, math.ceil(kk * roi))
+            side = (
+                H * W if kk is None else min(H, math.ceil(kk * roi)) * min(W, math.ceil(kk * roi))
+            )
             ctx_px.append(side)
         row = summarise(per_image)
         row.update(k=kk, ms_per_roi=float(np.mean(ms)), context_pixels_mean=float(np.mean(ctx_px)))
@@ -325,7 +330,7 @@ def synthetic(model, sizes: Sequence[int], roi: int, args, device, dtype) -> lis
         for label, boxes in (("1", one), (str(len(many)), many)):
             for m in ("pre_nopad", "pre_pad", "post", "clsr"):
                 try:
-                    r = measure(lambda m=m, b=boxes: run_method(model, m, lq, b, args.batch),
+                    r = measure(lambda m=m, b=boxes, x=lq: run_method(model, m, x, b, args.batch),
                                 device, args.warmup, args.repeats)  # fmt: skip
                     err = None
                 except (torch.OutOfMemoryError, RuntimeError) as e:  # report, keep going
@@ -399,8 +404,13 @@ def to_markdown(report: dict) -> str:
                 f"{_fmt(r['ms_per_roi'])} |"
             )
     if report.get("synthetic"):
-        lines += ["", "## Synthetic LR images (random pixels)", "",
-                  "| LR size | ROIs | method | ms | peak MB | error |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Synthetic LR images (random pixels)",
+            "",
+            "| LR size | ROIs | method | ms | peak MB | error |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in report["synthetic"]:
             lines.append(
                 f"| {r['lr_size']} | {r['n_rois']} | {LABELS[r['method']]} | {_fmt(r['ms'])} | "
@@ -425,10 +435,20 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64, help="ROIs per batch")
     ap.add_argument("--multi-roi", nargs="+", type=int, default=[1, 10, 100])
-    ap.add_argument("--context-windows", nargs="+", type=float, default=[1, 1.5, 2, 4, 6, 8, 0],
-                    help="K values for the context-window trade-off (0 = whole image)")
-    ap.add_argument("--synthetic-sizes", nargs="*", type=int, default=[],
-                    help="also time random LR images of these sizes (e.g. 512 2048)")
+    ap.add_argument(
+        "--context-windows",
+        nargs="+",
+        type=float,
+        default=[1, 1.5, 2, 4, 6, 8, 0],
+        help="K values for the context-window trade-off (0 = whole image)",
+    )
+    ap.add_argument(
+        "--synthetic-sizes",
+        nargs="*",
+        type=int,
+        default=[],
+        help="also time random LR images of these sizes (e.g. 512 2048)",
+    )
     ap.add_argument("--no-flops", action="store_true", help="skip FLOPs counting")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     return ap
@@ -451,7 +471,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config=dict(opt=str(args.opt), weights=args.weights, device=str(device),
                     device_name=torch.cuda.get_device_name(device) if device.type == "cuda"
                     else platform.processor() or platform.machine(),
-                    dtype=str(getattr(model, "amp_dtype", None) or dtype).replace("torch.", ""), scale=int(model.scale),
+                    dtype=str(getattr(model, "amp_dtype", None) or dtype).replace("torch.", ""),
+                    scale=int(model.scale),
                     roi_pad=int(model.roi_pad), warmup=args.warmup, repeats=args.repeats,
                     threads=torch.get_num_threads(), torch=torch.__version__,
                     datasets=args.data, rois=args.roi),

@@ -122,8 +122,9 @@ def gflops(macs: float) -> float:
 
 def build_backbone(opt: dict) -> nn.Module:
     """Build a registered architecture from a ``network_g``-style dict (not modified)."""
-    import clsr_plugin  # noqa: F401  (registers CARN/CARN_M/CLSR)
     from basicsr.archs import build_network
+
+    import clsr_plugin  # noqa: F401  (registers CARN/CARN_M/CLSR)
 
     return build_network(copy.deepcopy(opt))
 
@@ -283,7 +284,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("|---|---|---|---|---|")
     for r in paper_table(args.roi):
         paper = "" if r["paper_gflops"] is None else f"{r['paper_gflops']:.2f}"
-        print(f"| {r['backbone']} ({r['type']}) | {r['gmacs']:.4f} | {r['gflops']:.3f} | {paper} | |")
+        print(
+            f"| {r['backbone']} ({r['type']}) | {r['gmacs']:.4f} | {r['gflops']:.3f} | {paper} | |"
+        )
 
 
 if __name__ == "__main__":

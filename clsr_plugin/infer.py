@@ -100,17 +100,31 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--gt", help="HR ground truth: a file (one input) or a folder (same names)")
     ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    ap.add_argument("--half", action="store_true",
-                    help="half precision: bf16 where supported, else fp16 (see --half-dtype)")
-    ap.add_argument("--half-dtype", default="auto", choices=["auto", "bf16", "fp16"],
-                    help="dtype used by --half (default auto)")
+    ap.add_argument(
+        "--half",
+        action="store_true",
+        help="half precision: bf16 where supported, else fp16 (see --half-dtype)",
+    )
+    ap.add_argument(
+        "--half-dtype",
+        default="auto",
+        choices=["auto", "bf16", "fp16"],
+        help="dtype used by --half (default auto)",
+    )
     ap.add_argument("--context-window", type=float, default=DEFAULT_CONTEXT_WINDOW,
                     help=f"context = this many ROI sizes around each ROI (default "
                          f"{DEFAULT_CONTEXT_WINDOW}); 0 = whole image")  # fmt: skip
-    ap.add_argument("--pim-tile", type=int, default=None,
-                    help="compute the PIM in tiles of this many LR pixels (bounded memory)")
-    ap.add_argument("--allow-unsafe-pickle", action="store_true",
-                    help="load a checkpoint that needs full unpickling (trusted files only)")
+    ap.add_argument(
+        "--pim-tile",
+        type=int,
+        default=None,
+        help="compute the PIM in tiles of this many LR pixels (bounded memory)",
+    )
+    ap.add_argument(
+        "--allow-unsafe-pickle",
+        action="store_true",
+        help="load a checkpoint that needs full unpickling (trusted files only)",
+    )
     ap.add_argument("--no-sheet", action="store_true", help="skip the comparison sheets")
     return ap
 

@@ -16,7 +16,6 @@ from clsr_plugin.flops import (
     gflops,
 )
 
-
 # Deep models are counted from two shallow copies (the JIT trace of the full RCAN / SwinIR takes
 # tens of seconds on a loaded CPU); the extrapolation is cross-checked against full traces below.
 DEEP = {"RCAN": "num_group", "SwinIR": "depths"}

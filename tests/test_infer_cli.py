@@ -68,7 +68,9 @@ def test_rois_json_gray_16bit_and_conversion_report(setup, tmp_path, capsys):
     rgba = (np.random.default_rng(2).random((30, 40, 4)) * 255).astype(np.uint8)
     cv2.imwrite(str(folder / "alpha.png"), rgba)
     spec = tmp_path / "rois.json"
-    spec.write_text(json.dumps({"g16": [[1, 2, 10, 10]], "alpha.png": [[5, 5, 12, 8], [0, 0, 8, 8]]}))
+    spec.write_text(
+        json.dumps({"g16": [[1, 2, 10, 10]], "alpha.png": [[5, 5, 12, 8], [0, 0, 8, 8]]})
+    )
     out = tmp_path / "out"
     argv = [str(folder), "--rois-json", str(spec), "--opt", opt, "--weights", weights, "--out",
             str(out), "--device", "cpu", "--no-sheet"]  # fmt: skip

@@ -91,7 +91,11 @@ def test_context_windows_merge_and_cover():
     rois = [(0, 0, 10, 10), (12, 0, 10, 10), (200, 200, 10, 10)]
     groups = context_windows(rois, 300, 300, k=2, min_pad=0)
     assert sorted(i for _, idx in groups for i in idx) == [0, 1, 2]
-    assert len(groups) == 2  # the first two windows overlap and merge
+    assert len(groups) == 2  # the first two windows overlap mostly and merge
+    # a diagonal chain of overlapping windows is not merged into one huge box
+    chain = [(30 * i, 30 * i, 10, 10) for i in range(8)]
+    chained = context_windows(chain, 300, 300, k=4, min_pad=0)
+    assert len(chained) > 1 and max(w * h for (_, _, w, h), _ in chained) <= 2 * 40 * 40
     for (x, y, w, h), idx in groups:
         for i in idx:
             rx, ry, rw, rh = rois[i]
@@ -110,6 +114,7 @@ def test_tiled_pim_equals_untiled(model, image):
         full = model.encode_context(lq).pim_features
         tiled = pim_features_tiled(model.pim, lq, tile=16, halo=halo)
         short = pim_features_tiled(model.pim, lq, tile=16, halo=2)
+
     def rel_err(a, b):  # max error relative to the feature scale (float summation order only)
         return max(float((x[..., :50, :70] - y).abs().max() / x.abs().max()) for x, y in zip(a, b))
 

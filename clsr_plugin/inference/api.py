@@ -103,8 +103,9 @@ def read_network_opt(opt: str | os.PathLike | Mapping) -> tuple[dict, dict]:
 
 def build_clsr(net_opt: Mapping) -> nn.Module:
     """Build the network of ``net_opt``; a plain backbone is wrapped as ``CLSR(backbone=...)``."""
-    import clsr_plugin  # noqa: F401  (registers CLSR and the extra backbones)
     from basicsr.archs import build_network
+
+    import clsr_plugin  # noqa: F401  (registers CLSR and the extra backbones)
 
     net_opt = copy.deepcopy(dict(net_opt))
     if net_opt["type"] != "CLSR":
@@ -112,7 +113,9 @@ def build_clsr(net_opt: Mapping) -> nn.Module:
     return build_network(net_opt)
 
 
-def load_weights(model: nn.Module, weights: str | Mapping, allow_unsafe_pickle: bool = False) -> str:
+def load_weights(
+    model: nn.Module, weights: str | Mapping, allow_unsafe_pickle: bool = False
+) -> str:
     """Load a CLSR checkpoint (``params_ema`` else ``params``) or a plain backbone checkpoint.
 
     A state dict whose keys carry CLSR's ``base.`` prefix loads strictly into the whole model;
@@ -128,7 +131,11 @@ def load_weights(model: nn.Module, weights: str | Mapping, allow_unsafe_pickle: 
     if isinstance(weights, Mapping) and all(isinstance(v, torch.Tensor) for v in weights.values()):
         state = OrderedDict(weights)
     else:
-        ckpt = weights if isinstance(weights, Mapping) else load_checkpoint(weights, allow_unsafe_pickle)
+        ckpt = (
+            weights
+            if isinstance(weights, Mapping)
+            else load_checkpoint(weights, allow_unsafe_pickle)
+        )
         state = extract_state_dict(ckpt, "params_ema")
     if any(k.startswith("base.") for k in state):
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -178,7 +185,9 @@ def load_clsr(
         unsafe = bool(path_opt.get(UNSAFE_FLAG, False)) if allow_unsafe_pickle is None else False
         unsafe = unsafe or bool(allow_unsafe_pickle)
         kind = load_weights(model, weights, unsafe)
-        logger.info("Loaded %s weights from %s", kind, weights if isinstance(weights, str) else "dict")
+        logger.info(
+            "Loaded %s weights from %s", kind, weights if isinstance(weights, str) else "dict"
+        )
     model = model.to(device=dev).eval()
     model.amp_dtype = None if dtype == torch.float32 else dtype
     return model
@@ -203,7 +212,9 @@ def _as_array(image: np.ndarray | LoadedImage | torch.Tensor) -> np.ndarray | to
     if isinstance(image, torch.Tensor):
         t = image[0] if image.dim() == 4 else image
         if t.dim() != 3 or t.shape[0] != 3:
-            raise ValueError(f"Tensor image must be (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}")
+            raise ValueError(
+                f"Tensor image must be (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}"
+            )
         return t
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         shape = getattr(image, "shape", type(image).__name__)

@@ -7,8 +7,8 @@ the clamp-by-shifting window maths are that module's (:func:`check_box`,
 Context window: a huge image does not need to be context in full. The paper's Fig. 9 shows the
 gain of context saturating near 6x the ROI size; :func:`context_windows` gives each ROI a window
 of ``k`` times its longer side (the ROI grown by ``(k - 1) / 2`` of that side on every side,
-shifted inside the image), then merges windows that overlap so ROIs close together share one
-context (and one ``encode_context``).
+shifted inside the image), then merges windows whose bounding box is no larger than the
+windows themselves, so ROIs close together share one context (and one ``encode_context``).
 """
 
 from __future__ import annotations
@@ -112,8 +112,11 @@ def _union(a: Box, b: Box) -> Box:
     return x0, y0, x1 - x0, y1 - y0
 
 
-def _overlap(a: Box, b: Box) -> bool:
-    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+def _worth_merging(a: Box, b: Box) -> bool:
+    """Merge two windows when their bounding box is no larger than the two together (so a
+    chain of overlapping windows never grows into a huge box of unused pixels)."""
+    u = _union(a, b)
+    return u[2] * u[3] <= a[2] * a[3] + b[2] * b[3]
 
 
 def context_windows(
@@ -132,12 +135,14 @@ def context_windows(
         k: window size as a multiple of the ROI's longer side; ``None`` = the whole image.
         min_pad: at least this many pixels around each ROI (e.g. the model's ``roi_pad`` so
             the base window is unchanged by the context crop).
-        merge: merge overlapping windows (one context per cluster of nearby ROIs); without
-            it every ROI gets its own window (used to measure the window's quality cost).
+        merge: merge windows whose bounding box is no larger than the two windows together
+            (one context for nearby ROIs); without it every ROI gets its own window (used to
+            measure the window's quality cost).
 
     Returns:
         ``[(window (x, y, w, h), [indices of the ROIs it serves]), ...]``; each ROI is in
-        exactly one (with ``merge``, windows are disjoint).
+        exactly one. Merged windows never exceed the pixels of the windows they replace, so
+        memory stays bounded by (number of ROIs) x (window size).
     """
     if k is None:
         return [((0, 0, width, height), list(range(len(rois))))]
@@ -150,7 +155,7 @@ def context_windows(
         merged = False
         for a in range(len(groups)):
             for b in range(a + 1, len(groups)):
-                if _overlap(groups[a][0], groups[b][0]):
+                if _worth_merging(groups[a][0], groups[b][0]):
                     groups[a] = (_union(groups[a][0], groups[b][0]), groups[a][1] + groups[b][1])
                     del groups[b]
                     merged = True
