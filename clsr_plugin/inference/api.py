@@ -27,7 +27,7 @@ from torch import nn
 
 from clsr_plugin.inference.rois import Box, context_windows, validate_rois
 from clsr_plugin.utils.checkpoint import UNSAFE_FLAG, extract_state_dict, load_checkpoint
-from clsr_plugin.utils.image_io import LoadedImage, image_to_tensor, to_float01
+from clsr_plugin.utils.image_io import LoadedImage, image_to_tensor
 
 logger = logging.getLogger("clsr_plugin")
 
@@ -182,8 +182,10 @@ def load_clsr(
     if weights is not None:
         if not isinstance(weights, Mapping) and not os.path.isfile(os.fspath(weights)):
             raise FileNotFoundError(f"Weights file not found: {os.fspath(weights)!r}")
-        unsafe = bool(path_opt.get(UNSAFE_FLAG, False)) if allow_unsafe_pickle is None else False
-        unsafe = unsafe or bool(allow_unsafe_pickle)
+        if allow_unsafe_pickle is None:
+            unsafe = bool(path_opt.get(UNSAFE_FLAG, False))
+        else:
+            unsafe = bool(allow_unsafe_pickle)
         kind = load_weights(model, weights, unsafe)
         logger.info(
             "Loaded %s weights from %s", kind, weights if isinstance(weights, str) else "dict"
@@ -309,11 +311,3 @@ def encode_context(model: nn.Module, lq: torch.Tensor, pim_tile: int | None = No
     from clsr_plugin.inference.tiling import encode_context_tiled
 
     return encode_context_tiled(model, lq, pim_tile)
-
-
-def to_float_image(image: np.ndarray | LoadedImage) -> np.ndarray:
-    """(H, W, 3) float32 RGB in [0, 1] from any supported image input."""
-    arr = _as_array(image)
-    if isinstance(arr, torch.Tensor):
-        return arr.permute(1, 2, 0).float().cpu().numpy()
-    return to_float01(arr)
