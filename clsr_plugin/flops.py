@@ -280,8 +280,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--roi", type=int, default=24, help="ROI side in LR pixels (default 24)")
     args = ap.parse_args(argv)
-    print(f"| backbone | GMACs | GFLOPs (2xMACs) | paper GFLOPs | ROI {args.roi}x{args.roi} |")
-    print("|---|---|---|---|---|")
+    print(f"Pre-cropping cost at {args.roi}x{args.roi} (x4), mmengine FlopAnalyzer")
+    print("| backbone | GMACs | GFLOPs (2xMACs) | paper GFLOPs |")
+    print("|---|---|---|---|")
     for r in paper_table(args.roi):
         paper = "" if r["paper_gflops"] is None else f"{r['paper_gflops']:.2f}"
         print(
