@@ -32,9 +32,9 @@ from clsr_plugin.utils.image_io import LoadedImage, image_to_tensor
 logger = logging.getLogger("clsr_plugin")
 
 #: Default context window, as a multiple of the ROI's longer side (``None`` = whole image).
-#: Measured (bench's context-window trade-off, Urban100 img_001-002, 140 ROIs of 24x24, the
+#: Measured (bench's context-window trade-off, Urban100 img_001-006, 460 ROIs of 24x24, the
 #: pretrained MSRResNet in a fresh CLSR, which equals the backbone, so only the base window
-#: is measured): PSNR 25.899 dB at K=1 (no padding), 26.0833 at K=1.5, 26.0834 at K=2, 6 and
+#: is measured): PSNR 24.682 dB at K=1 (no padding), 24.8495 at K=1.5, 24.8497 at K=2, 6 and
 #: the whole image; quality saturates once the window holds the padded ROI (K >= 1.67 for
 #: roi_pad 8), and the API never clips the base window anyway. What a trained GCM/PIM gains
 #: from context the paper's Fig. 9 shows saturating near 6x; 6 is the smallest K at or
