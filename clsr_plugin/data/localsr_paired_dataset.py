@@ -15,7 +15,7 @@ from basicsr.data.data_util import (
     paths_from_lmdb,
 )
 from basicsr.data.transforms import augment
-from basicsr.utils import FileClient, imfrombytes, img2tensor
+from basicsr.utils import FileClient, get_root_logger, imfrombytes, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 from torchvision.transforms.functional import normalize
@@ -63,7 +63,9 @@ class LocalSRPairedDataset(data.Dataset):
             ``lq_size`` (train: context patch, int or [h, w]; default ``gt_size // scale``),
             ``roi_placement`` (``center`` | ``random``; default ``center``),
             ``roi_remainder`` (``crop`` | ``shift``; default ``crop``),
-            ``check_data`` (default true).
+            ``check_data`` (default true),
+            ``skip_small_images`` (default false: too small images are an error; true: they are
+            left out with a warning, e.g. T91's tiny images against a large context patch).
 
     Items (train): ``lq`` (3, Hc, Wc), ``gt`` (3, s*Hc, s*Wc), ``roi`` LongTensor (4,) box
     (x, y, w, h) in ``lq`` pixels, ``lq_path``, ``gt_path``.
@@ -113,7 +115,8 @@ class LocalSRPairedDataset(data.Dataset):
         self.paths = self._scan()
         if not self.paths:
             raise ValueError(f"Dataset {opt.get('name')!r}: no images found in {self.gt_folder}.")
-        if opt.get("check_data", True):
+        self.skip_small = bool(opt.get("skip_small_images", False))
+        if opt.get("check_data", True) or self.skip_small:
             self._check_sizes()
 
     # ------------------------------------------------------------------ start-up
@@ -182,6 +185,13 @@ class LocalSRPairedDataset(data.Dataset):
             def names(p):
                 return p["lq_path"], p["gt_path"]
 
+        if self.is_train:
+            min_hw, what = self.lq_hw, "the context patch lq_size"
+        elif self.remainder == "crop":
+            min_hw, what = self.roi_hw, "one ROI (roi_size)"
+        else:
+            min_hw, what = (1, 1), "one pixel"
+        kept, dropped = [], []
         for p in self.paths:
             lq_hw, gt_hw = sizes(p)
             lq_name, gt_name = names(p)
@@ -189,12 +199,21 @@ class LocalSRPairedDataset(data.Dataset):
                 lq_hw = (gt_hw[0] // self.scale, gt_hw[1] // self.scale)
             else:
                 check_pair(lq_hw, gt_hw, self.scale, lq_name, gt_name)
-            if self.is_train:
-                check_min_size(lq_hw, self.lq_hw, lq_name, "the context patch lq_size")
-            elif self.remainder == "crop":
-                check_min_size(lq_hw, self.roi_hw, lq_name, "one ROI (roi_size)")
-            else:
-                check_min_size(lq_hw, (1, 1), lq_name, "one pixel")
+            if self.skip_small and (lq_hw[0] < min_hw[0] or lq_hw[1] < min_hw[1]):
+                dropped.append(gt_name)
+                continue
+            check_min_size(lq_hw, min_hw, lq_name, what)
+            kept.append(p)
+        if dropped:
+            get_root_logger().warning(
+                f"Dataset {self.opt.get('name')!r}: skipped {len(dropped)} image(s) smaller than "
+                f"{what} {min_hw} in LR pixels (skip_small_images), e.g. {dropped[:3]}."
+            )
+        if not kept:
+            raise ValueError(
+                f"Dataset {self.opt.get('name')!r}: every image is smaller than {what}."
+            )
+        self.paths = kept
 
     # ------------------------------------------------------------------ items
     def _read(self, path: str, client_key: str) -> np.ndarray:

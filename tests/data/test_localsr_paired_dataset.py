@@ -190,3 +190,15 @@ def test_bad_data_fails_at_start_up_naming_the_file(pairs, tmp_path):
         build_dataset(_opt(hr_dir, lr_dir, roi_size=16, lq_size=12))
     with pytest.raises(ValueError, match="roi_remainder"):
         build_dataset(_opt(hr_dir, lr_dir, phase="val", roi_remainder="pad"))
+
+
+def test_skip_small_images_leaves_them_out(tmp_path):
+    hr, lr = write_synthetic_pairs(str(tmp_path / "a"), num_images=2, hr_size=(64, 64), seed=0)
+    # overwrite img_000 with a small image
+    write_synthetic_pairs(str(tmp_path / "a"), num_images=1, hr_size=(32, 40), seed=9)
+    with pytest.raises(ValueError, match="img_000.*smaller"):
+        build_dataset(_opt(hr, lr, lq_size=12))
+    ds = build_dataset(_opt(hr, lr, lq_size=12, skip_small_images=True))
+    assert [osp.basename(p["gt_path"]) for p in ds.paths] == ["img_001.png"]
+    with pytest.raises(ValueError, match="every image"):
+        build_dataset(_opt(hr, lr, lq_size=20, skip_small_images=True))

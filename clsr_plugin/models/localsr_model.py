@@ -1,0 +1,400 @@
+"""LocalSRModel: BasicSR training and ROI-wise validation of CLSR (paper sections 3.5 and 4)."""
+
+from __future__ import annotations
+
+import os.path as osp
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from basicsr.archs import build_network
+from basicsr.losses import build_loss
+from basicsr.models.base_model import BaseModel
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger, imwrite, tensor2img
+from basicsr.utils.registry import MODEL_REGISTRY
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from clsr_plugin.archs import load_backbone_weights
+from clsr_plugin.models.comparison_sheet import comparison_sheet
+from clsr_plugin.models.roi_crops import crop_rois
+from clsr_plugin.models.roi_flops import METHODS as COST_METHODS
+from clsr_plugin.models.roi_flops import RoiCostCounter
+from clsr_plugin.models.roi_metrics import PSNR_CAP, RoiMetricAccumulator
+from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint
+
+#: ROI restoration methods of the validation: CLSR and the two cropping baselines
+RESTORE_METHODS = ("clsr", "pre_pad", "pre_nopad", "post")
+_SHEET_LABELS = {
+    "bicubic": "bicubic",
+    "pre_pad": "pre",
+    "post": "post",
+    "clsr": "CLSR",
+    "gt": "GT",
+}
+
+
+@MODEL_REGISTRY.register()
+class LocalSRModel(SRModel):
+    """Trains CLSR on (context patch, ROI box) pairs and validates it ROI by ROI.
+
+    Options beyond ``SRModel``'s:
+
+    * ``network_g``: a CLSR network (``encode_context`` / ``decode`` / ``base_only``).
+    * ``path.pretrain_network_backbone_g``: a plain BasicSR checkpoint of the backbone, loaded
+      into the base branch and GCM's extractor with :func:`clsr_plugin.archs.load_backbone_weights`
+      (``param_key_backbone_g``, default ``params_ema`` falling back to ``params``;
+      ``strict_load_backbone_g``, default true). ``pretrain_network_g`` (a whole CLSR
+      checkpoint), when also given, is loaded after it and wins.
+    * ``train.pixel_opt``: the ROI loss (``L1Loss``) on the ROI crop of ``gt``;
+      ``train.context_opt``: :class:`~clsr_plugin.losses.pim_context_loss.PIMContextLoss` on
+      the PIM's whole-context output (logged as ``l_context`` with ``lambda_context``).
+    * ``train.optim_g.type``: ``Adam``, ``AdamW`` or ``SGD``.
+    * ``val.baselines`` (default false): also evaluate pre-cropping (``base_only`` with the
+      model's ``roi_pad`` = ``pre_pad``, and with 0 = ``pre_nopad``) and post-cropping
+      (``post``: the backbone on the whole LR image, then cropped).
+    * ``val.flops`` (default = ``val.baselines``): MACs per ROI of each method
+      (:mod:`clsr_plugin.models.roi_flops`).
+    * ``val.roi_batch`` (default 64): ROIs decoded per batch; ``val.psnr_cap`` (default 100 dB):
+      see :mod:`clsr_plugin.models.roi_metrics`; ``val.sheet_rois`` (default 4): ROIs per
+      comparison sheet written with ``save_img``.
+
+    Validation metrics (:mod:`clsr_plugin.models.roi_metrics`) are named ``<method>/<metric>``
+    and go to the log and to tensorboard as ``metrics/<dataset>/<method>/<metric>``. BasicSR's
+    ``val.metrics`` is not used (the protocol is fixed: RGB, no border crop) and is rejected.
+    """
+
+    def __init__(self, opt: dict):
+        BaseModel.__init__(self, opt)
+        val_opt = opt.get("val") or {}
+        if val_opt.get("metrics"):
+            raise ValueError(
+                "LocalSRModel computes ROI-wise PSNR/SSIM itself (RGB, no border crop, two "
+                f"protocols); remove val.metrics ({sorted(val_opt['metrics'])})."
+            )
+        net = build_network(opt["network_g"])
+        for attr in ("encode_context", "decode", "base_only", "scale"):
+            if not hasattr(net, attr):
+                raise ValueError(
+                    f"LocalSRModel needs a CLSR network_g (missing {attr!r}); got "
+                    f"{opt['network_g'].get('type')!r}."
+                )
+        if int(net.scale) != int(opt["scale"]):
+            raise ValueError(
+                f"network_g upscales x{net.scale} but the options say scale {opt['scale']}."
+            )
+        self.scale = int(net.scale)
+        self._load_backbone(net)
+        self.net_g = self.model_to_device(net)
+        self.print_network(self.net_g)
+        load_path = self.opt["path"].get("pretrain_network_g")
+        if load_path is not None:
+            param_key = self.opt["path"].get("param_key_g", "params")
+            self.load_network(
+                self.net_g, load_path, self.opt["path"].get("strict_load_g", True), param_key
+            )
+        self.cost_counter = RoiCostCounter()
+        if self.is_train:
+            self.init_training_settings()
+
+    def _load_backbone(self, net: torch.nn.Module) -> None:
+        path_opt = self.opt["path"]
+        if "pretrain_backbone_g" in path_opt:
+            # BasicSR's make_exp_dirs makes a directory of every `path:` entry whose key lacks
+            # 'pretrain_network' / 'strict_load' / 'param_key' / 'resume': that key breaks runs.
+            raise ValueError(
+                "path.pretrain_backbone_g: name it pretrain_network_backbone_g (BasicSR would "
+                "otherwise create a directory at that path before training starts)."
+            )
+        path = path_opt.get("pretrain_network_backbone_g")
+        if path is None:
+            return
+        path = osp.expanduser(path)
+        ckpt = load_checkpoint(
+            path, allow_unsafe_pickle=bool(path_opt.get("allow_unsafe_pickle", False))
+        )
+        state = extract_state_dict(ckpt, path_opt.get("param_key_backbone_g", "params_ema"))
+        load_backbone_weights(net, state, strict=path_opt.get("strict_load_backbone_g", True))
+        get_root_logger().info(f"Loaded backbone weights into the base branch from {path}.")
+
+    # ------------------------------------------------------------------ training
+    def init_training_settings(self) -> None:
+        super().init_training_settings()
+        context_opt = self.opt["train"].get("context_opt")
+        self.cri_context = build_loss(context_opt).to(self.device) if context_opt else None
+
+    def get_optimizer(self, optim_type: str, params, lr: float, **kwargs) -> torch.optim.Optimizer:
+        """``Adam`` | ``AdamW`` | ``SGD`` with the YAML's keyword arguments."""
+        optimizers = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW, "SGD": torch.optim.SGD}
+        if optim_type not in optimizers:
+            raise ValueError(
+                f"optim_g type must be one of {sorted(optimizers)}, got {optim_type!r}."
+            )
+        return optimizers[optim_type](params, lr, **kwargs)
+
+    def feed_data(self, data: dict) -> None:
+        """``lq`` contexts, ``gt`` HR contexts, ``roi`` (B, 4) training boxes or ``rois``
+        (1, n, 4) validation grid."""
+        self.lq = data["lq"].to(self.device)
+        if "gt" in data:
+            self.gt = data["gt"].to(self.device)
+        if "roi" in data:
+            self.roi = data["roi"].to(self.device).long()
+        if "rois" in data:
+            rois = data["rois"]
+            self.rois = (rois[0] if rois.dim() == 3 else rois).to(self.device).long()
+
+    def optimize_parameters(self, current_iter: int) -> None:
+        self.optimizer_g.zero_grad()
+        roi_sr, context_sr = self.net_g(self.lq, self.roi)
+        roi_gt = crop_rois(self.gt, self.roi, self.scale)
+        l_total = 0
+        loss_dict = OrderedDict()
+        if self.cri_pix:
+            l_pix = self.cri_pix(roi_sr, roi_gt)
+            l_total = l_total + l_pix
+            loss_dict["l_pix"] = l_pix
+        if self.cri_perceptual:
+            l_percep, l_style = self.cri_perceptual(roi_sr, roi_gt)
+            for name, value in (("l_percep", l_percep), ("l_style", l_style)):
+                if value is not None:
+                    l_total = l_total + value
+                    loss_dict[name] = value
+        if self.cri_context:
+            if context_sr is None:
+                raise ValueError(
+                    "train.context_opt is set but network_g returns no PIM context output "
+                    "(PIM disabled?); remove context_opt or enable the PIM."
+                )
+            l_context = self.cri_context(context_sr, self.gt, current_iter)
+            l_total = l_total + l_context
+            loss_dict["l_context"] = l_context
+            loss_dict["lambda_context"] = torch.tensor(
+                self.cri_context.weight(current_iter), device=self.device
+            )
+        l_total.backward()
+        self.optimizer_g.step()
+        self.output = roi_sr.detach()
+        self.log_dict = self.reduce_loss_dict(loss_dict)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    # ------------------------------------------------------------------ inference
+    def _eval_net(self) -> torch.nn.Module:
+        return self.net_g_ema if hasattr(self, "net_g_ema") else self.get_bare_model(self.net_g)
+
+    @torch.no_grad()
+    def restore_rois(
+        self,
+        lq: torch.Tensor,
+        rois: torch.Tensor,
+        methods: tuple[str, ...] = ("clsr",),
+        roi_batch: int = 64,
+        net: torch.nn.Module | None = None,
+    ) -> dict[str, list[torch.Tensor]]:
+        """Restore every ROI of one image with CLSR and/or the cropping baselines.
+
+        CLSR encodes the context once and decodes the ROIs in batches of ``roi_batch`` ROIs of
+        one size. ``pre_pad`` / ``pre_nopad``: the backbone alone on the padded window / the ROI.
+        ``post``: the backbone on the whole image (``base_only`` with a whole-image box, so
+        backbones that need padding get it), then cropped.
+
+        Args:
+            lq: (1, 3, H, W) LR image.
+            rois: (n, 4) boxes (sizes may differ).
+            methods: any of :data:`RESTORE_METHODS`.
+            roi_batch: ROIs per forward pass.
+            net: CLSR network (default: the EMA network if any, else ``net_g``); must be in
+                eval mode.
+
+        Returns:
+            ``method -> [ (3, s*h_i, s*w_i) for ROI i ]`` in the order of ``rois``.
+        """
+        unknown = [m for m in methods if m not in RESTORE_METHODS]
+        if unknown:
+            raise ValueError(f"Unknown methods {unknown}; choose from {RESTORE_METHODS}.")
+        if roi_batch < 1:
+            raise ValueError(f"roi_batch must be >= 1, got {roi_batch}.")
+        net = net if net is not None else self._eval_net()
+        height, width = lq.shape[-2:]
+        rois = rois.to(lq.device).long()
+        sizes = [tuple(b) for b in rois[:, 2:].tolist()]
+        out = {m: [None] * len(sizes) for m in methods}
+        cache = net.encode_context(lq) if "clsr" in methods else None
+        full_sr = None
+        if "post" in methods:
+            full = torch.tensor([[0, 0, width, height]], dtype=torch.long, device=lq.device)
+            full_sr = net.base_only(lq, full, roi_pad=0)
+        for size in sorted(set(sizes)):
+            index = [i for i, s in enumerate(sizes) if s == size]
+            for start in range(0, len(index), roi_batch):
+                chunk = index[start : start + roi_batch]
+                boxes = rois[chunk]
+                results = {}
+                if "clsr" in methods:
+                    results["clsr"] = net.decode(cache, boxes)
+                if "pre_pad" in methods:
+                    results["pre_pad"] = net.base_only(lq, boxes)
+                if "pre_nopad" in methods:
+                    results["pre_nopad"] = net.base_only(lq, boxes, roi_pad=0)
+                if full_sr is not None:
+                    results["post"] = crop_rois(full_sr, boxes, self.scale)
+                for m, batch in results.items():
+                    for j, i in enumerate(chunk):
+                        out[m][i] = batch[j]
+        return out
+
+    def test(self) -> None:
+        """CLSR output for the fed ROIs: ``rois`` of one image, or one ``roi`` per context."""
+        net = self._eval_net()
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            if getattr(self, "rois", None) is not None and self.lq.shape[0] == 1:
+                outs = self.restore_rois(self.lq, self.rois, net=net)["clsr"]
+                if len({tuple(o.shape) for o in outs}) != 1:
+                    raise ValueError("test() needs ROIs of one size; use restore_rois() instead.")
+                self.output = torch.stack(outs)
+                self._visual_boxes = self.rois
+            else:
+                self.output = net(self.lq, self.roi)[0]
+                self._visual_boxes = self.roi
+        net.train(was_training)
+
+    def get_current_visuals(self) -> OrderedDict:
+        """``lq``, ``result`` (ROI outputs) and ``gt`` (their HR crops, when ``gt`` was fed)."""
+        out = OrderedDict(lq=self.lq.detach().cpu(), result=self.output.detach().cpu())
+        if hasattr(self, "gt"):
+            out["gt"] = crop_rois(self.gt, self._visual_boxes, self.scale).detach().cpu()
+        return out
+
+    # ------------------------------------------------------------------ validation
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img: bool) -> None:
+        """ROI-wise validation of one dataset (see the class docstring for the options)."""
+        dataset_name = dataloader.dataset.opt["name"]
+        val_opt = self.opt["val"]
+        baselines = bool(val_opt.get("baselines", False))
+        count_costs = bool(val_opt.get("flops", baselines))
+        roi_batch = int(val_opt.get("roi_batch", 64))
+        cap = float(val_opt.get("psnr_cap", PSNR_CAP))
+        methods = RESTORE_METHODS if baselines else ("clsr",)
+        accs = {m: RoiMetricAccumulator(cap) for m in methods}
+        cost_methods = COST_METHODS if baselines else ("clsr", "clsr_amortized")
+        costs = {m: [] for m in cost_methods} if count_costs else {}
+        have_gt = False
+        net = self._eval_net()
+        was_training = net.training
+        net.eval()
+        pbar = tqdm(total=len(dataloader), unit="image") if val_opt.get("pbar", False) else None
+        for val_data in dataloader:
+            img_name = osp.splitext(osp.basename(val_data["lq_path"][0]))[0]
+            lq = val_data["lq"].to(self.device)
+            rois = val_data["rois"][0].long()
+            outs = self.restore_rois(lq, rois, methods, roi_batch, net=net)
+            srs = {m: [tensor2img(t.detach().cpu()) for t in outs[m]] for m in methods}
+            gts = None
+            if "gt" in val_data:
+                have_gt = True
+                gt = val_data["gt"]
+                gts = [tensor2img(crop_rois(gt, b[None], self.scale)[0]) for b in rois]
+                for m in methods:
+                    accs[m].add_image(srs[m], gts)
+            if count_costs:
+                with torch.no_grad():
+                    image_costs = self.cost_counter.image_costs(net, lq, rois.to(self.device))
+                for m in costs:
+                    costs[m].extend(image_costs[m])
+            if save_img:
+                self._save_sheet(
+                    val_data, lq, rois, srs, gts, img_name, dataset_name, current_iter, val_opt
+                )
+            if pbar is not None:
+                pbar.update(1)
+                pbar.set_description(f"Test {img_name}")
+        if pbar is not None:
+            pbar.close()
+        net.train(was_training)
+
+        results = OrderedDict()
+        if have_gt:
+            for m in methods:
+                for key, value in accs[m].results().items():
+                    results[f"{m}/{key}"] = value
+        for m, values in costs.items():
+            macs = float(np.mean(values))
+            results[f"{m}/gmacs"] = macs / 1e9
+            results[f"{m}/gflops"] = 2 * macs / 1e9
+        self.metric_results = results
+        self._record_best(dataset_name, current_iter)
+        self._log_roi_metrics(dataset_name, current_iter, tb_logger, cap)
+
+    def _record_best(self, dataset_name: str, current_iter) -> None:
+        if not hasattr(self, "best_metric_results"):
+            self.best_metric_results = {}
+        record = self.best_metric_results.setdefault(dataset_name, {})
+        for name, value in self.metric_results.items():
+            if name.split("/")[-1] in ("psnr_roi", "ssim_roi", "psnr_img", "ssim_img"):
+                record.setdefault(name, dict(better="higher", val=float("-inf"), iter=-1))
+                self._update_best_metric_result(dataset_name, name, value, current_iter)
+
+    def _log_roi_metrics(self, dataset_name: str, current_iter, tb_logger, cap: float) -> None:
+        res = self.metric_results
+        methods = list(OrderedDict.fromkeys(k.split("/")[0] for k in res))
+        lines = [f"Validation {dataset_name} (ROI-wise, RGB, no border crop)"]
+        if "clsr/n_rois" in res:
+            lines.append(
+                f"\t ROIs: {int(res['clsr/n_rois'])}; per-ROI PSNR capped at {cap:g} dB for "
+                + ", ".join(
+                    f"{m}: {int(res[f'{m}/n_inf_psnr'])}"
+                    for m in methods
+                    if f"{m}/n_inf_psnr" in res
+                )
+                + " exact (infinite-PSNR) ROIs"
+            )
+        cols = [("psnr_roi", "{:.4f}"), ("ssim_roi", "{:.4f}"), ("psnr_img", "{:.4f}")]
+        cols += [("ssim_img", "{:.4f}"), ("gmacs", "{:.3f}"), ("gflops", "{:.3f}")]
+        lines.append("\t {:<15}".format("method") + "".join(f"{c:>11}" for c, _ in cols))
+        for m in methods:
+            cells = [fmt.format(res[f"{m}/{c}"]) if f"{m}/{c}" in res else "-" for c, fmt in cols]
+            lines.append(f"\t {m:<15}" + "".join(f"{c:>11}" for c in cells))
+        best = (
+            self.best_metric_results.get(dataset_name, {}) if isinstance(current_iter, int) else {}
+        )
+        for name in ("clsr/psnr_roi", "clsr/psnr_img"):
+            if name in best:
+                lines.append(f"\t Best {name}: {best[name]['val']:.4f} @ {best[name]['iter']} iter")
+        get_root_logger().info("\n".join(lines))
+        if tb_logger and isinstance(current_iter, int):
+            for name, value in res.items():
+                tb_logger.add_scalar(f"metrics/{dataset_name}/{name}", value, current_iter)
+
+    def _save_sheet(
+        self, val_data, lq, rois, srs, gts, img_name, dataset_name, current_iter, val_opt
+    ):
+        """Comparison sheet of a few ROIs: bicubic | pre | post | CLSR | GT."""
+        n_show = min(int(val_opt.get("sheet_rois", 4)), len(rois))
+        picks = np.linspace(0, len(rois) - 1, n_show).round().astype(int) if n_show else []
+        bicubic = F.interpolate(lq, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        columns = ["bicubic"] + [m for m in ("pre_pad", "post") if m in srs] + ["clsr"]
+        columns += ["gt"] if gts is not None else []
+        rows = []
+        for i in picks:
+            tiles = {"bicubic": tensor2img(crop_rois(bicubic.cpu(), rois[[i]], self.scale)[0])}
+            tiles.update({m: srs[m][i] for m in srs})
+            if gts is not None:
+                tiles["gt"] = gts[i]
+            rows.append([tiles[c] for c in columns])
+        if not rows:
+            return
+        sheet = comparison_sheet(rows, [_SHEET_LABELS[c] for c in columns])
+        if self.opt["is_train"]:
+            path = osp.join(
+                self.opt["path"]["visualization"], img_name, f"{img_name}_{current_iter}.png"
+            )
+        else:
+            suffix = val_opt.get("suffix") or self.opt["name"]
+            path = osp.join(
+                self.opt["path"]["visualization"], dataset_name, f"{img_name}_{suffix}.png"
+            )
+        imwrite(sheet, path)

@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+import torch
+from clsr_testing import BACKBONES
+
+from clsr_plugin.archs.adapters import get_adapter, mirror_pad
+from clsr_plugin.archs.adapters.base import largest_divisor_at_most, split_evenly
+
+
+def _build(cfg):
+    adapter_cls = get_adapter(cfg["type"])
+    net = adapter_cls.build(cfg).eval()
+    return net, adapter_cls(net)
+
+
+def test_run_equals_backbone_forward(backbone_cfg):
+    net, adapter = _build(backbone_cfg)
+    x = torch.rand(2, 3, 8, 12)  # a multiple of every window size used here
+    with torch.no_grad():
+        assert torch.equal(adapter.run(x), net(x))
+    assert adapter.scale == 4 and adapter.in_channels == 3
+
+
+def test_any_size_is_padded_and_cropped(backbone_cfg):
+    net, adapter = _build(backbone_cfg)
+    for h, w in [(1, 1), (5, 7), (9, 2)]:
+        x = torch.rand(1, 3, h, w)
+        with torch.no_grad():
+            out = adapter.run(x)
+            ref = net(mirror_pad(x, adapter.pad_multiple))[..., : 4 * h, : 4 * w]
+        assert out.shape == (1, 3, 4 * h, 4 * w)
+        assert torch.equal(out, ref)
+
+
+def test_truncated_extractor_keeps_backbone_keys_and_features(backbone_cfg):
+    net, adapter = _build(backbone_cfg)
+    g_net, g = _build(backbone_cfg)
+    g.truncate(1)
+    g_state = g_net.state_dict()
+    full_state = net.state_dict()
+    assert set(g_state) < set(full_state)
+    g_net.load_state_dict({k: full_state[k] for k in g_state})
+    x = torch.rand(3, 3, 6, 6)
+    with torch.no_grad():
+        feat, state = adapter.head(mirror_pad(x, adapter.pad_multiple))
+        ref = adapter.stage(0, feat, state)[..., :6, :6]
+        assert torch.equal(g.features(x), ref)
+    with pytest.raises(RuntimeError, match="truncated"):
+        g.run(x)
+
+
+def test_slim_copy_guards(backbone_cfg):
+    adapter_cls = get_adapter(backbone_cfg["type"])
+    net, adapter = _build(backbone_cfg)
+    c = adapter_cls.slim_width(backbone_cfg, adapter.width, 0.1, 8)
+    assert 8 <= c <= adapter.width
+    slim = adapter_cls.build_slim(backbone_cfg, c)
+    slim_adapter = adapter_cls(slim)
+    assert slim_adapter.width == c and slim_adapter.num_stages == adapter.num_stages
+    assert slim_adapter.run(torch.rand(1, 3, 5, 6)).shape == (1, 3, 20, 24)
+    for m in slim.modules():  # every conv of the slim copy is at most c' wide inside the body
+        if isinstance(m, torch.nn.Conv2d) and m is not slim.conv_first:
+            assert m.in_channels <= 4 * c
+
+
+def test_slim_guards_at_paper_widths():
+    rcan = dict(type="RCAN", num_in_ch=3, num_out_ch=3, num_feat=64, squeeze_factor=16)
+    assert get_adapter("RCAN").slim_config(rcan, 6)["squeeze_factor"] == 6
+    swin = dict(type="SwinIR", embed_dim=60, num_heads=[6, 6, 6, 6])
+    heads = get_adapter("SwinIR").slim_config(swin, 8)["num_heads"]
+    assert heads == [4, 4, 4, 4]
+    carn_m = dict(type="CARN_M", num_feat=64, groups=4)
+    assert get_adapter("CARN_M").slim_width(carn_m, 64, 0.1, 5) == 8  # rounded up to groups
+    assert get_adapter("MSRResNet").slim_width({"type": "MSRResNet"}, 64, 0.1, 8) == 8
+    assert get_adapter("MSRResNet").slim_width({"type": "MSRResNet"}, 180, 0.1, 8) == 18
+
+
+def test_stage_splits():
+    assert split_evenly(16, 4) == [(0, 4), (4, 8), (8, 12), (12, 16)]
+    assert split_evenly(3, 4) == [(0, 1), (1, 2), (2, 3)]
+    assert largest_divisor_at_most(8, 6) == 4 and largest_divisor_at_most(180, 6) == 6
+    net, adapter = _build(BACKBONES["MSRResNet"])  # 5 blocks -> 4 stages
+    assert adapter.num_stages == 4
+
+
+def test_mirror_pad_matches_numpy_symmetric():
+    x = torch.arange(12.0).view(1, 1, 3, 4)
+    out = mirror_pad(x, 8)
+    ref = np.pad(x.numpy()[0, 0], ((0, 5), (0, 4)), mode="symmetric")
+    assert out.shape == (1, 1, 8, 8)
+    np.testing.assert_array_equal(out[0, 0].numpy(), ref)
+    assert torch.equal(mirror_pad(torch.ones(1, 1, 1, 1) * 3, 4), torch.full((1, 1, 4, 4), 3.0))
+    assert mirror_pad(x, 1) is x
+
+
+def test_unsupported_backbones():
+    with pytest.raises(ValueError, match="RRDBNet"):
+        get_adapter("RRDBNet")
+    cfg = dict(BACKBONES["SwinIR-light"], upsampler="nearest+conv")
+    adapter_cls = get_adapter("SwinIR")
+    with pytest.raises(ValueError, match="nearest\\+conv"):
+        adapter_cls(adapter_cls.build(cfg))

@@ -1,0 +1,180 @@
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+from basicsr.archs import build_network
+from basicsr.data import build_dataloader, build_dataset
+from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
+from basicsr.models import build_model
+from basicsr.utils import tensor2img
+
+from clsr_plugin.losses.lambda_schedule import LambdaSchedule
+from clsr_plugin.models.roi_crops import crop_rois
+
+
+@pytest.fixture
+def fixed_batch(synth_pairs, dataset_opt):
+    ds = build_dataset(dataset_opt(*synth_pairs, "train", roi_placement="random"))
+    items = [ds[i] for i in range(3)]
+    # one ROI size, positions differ per sample
+    return {k: torch.stack([it[k] for it in items]) for k in ("lq", "gt", "roi")}
+
+
+@pytest.fixture
+def val_loader(synth_pairs, dataset_opt):
+    def make(**kw):
+        ds = build_dataset(dataset_opt(*synth_pairs, "val", **kw))
+        return build_dataloader(ds, dict(phase="val"), num_gpu=0)
+
+    return make
+
+
+def test_optimize_parameters_reduces_loss_and_logs_lambda(make_opt, fixed_batch):
+    model = build_model(make_opt())
+    batch = fixed_batch
+    schedule = LambdaSchedule(0.5, 0.0, 0, 100, "linear")
+    logs = []
+    for it in range(1, 31):
+        model.feed_data(batch)
+        model.optimize_parameters(it)
+        logs.append(dict(model.get_current_log()))
+    assert set(logs[0]) == {"l_pix", "l_context", "lambda_context"}
+    assert logs[9]["lambda_context"] == pytest.approx(schedule(10))
+    assert logs[0]["l_pix"] > 1.2 * min(log["l_pix"] for log in logs[-5:])
+    assert logs[-1]["l_context"] < logs[0]["l_context"]
+    # the context branches now contribute: CLSR no longer equals the bare base branch
+    net = model.get_bare_model(model.net_g).eval()
+    with torch.no_grad():
+        lq, box = batch["lq"][:1], batch["roi"][:1]
+        assert not torch.allclose(net(lq, box)[0], net.base_only(lq, box), atol=1e-6)
+
+
+def test_optimizers_and_option_errors(make_opt, fixed_batch, tiny_backbone):
+    for optim in ("Adam", "AdamW", "SGD"):
+        model = build_model(make_opt(train=dict(optim_g=dict(type=optim, lr=1e-3))))
+        assert type(model.optimizer_g).__name__ == optim
+    with pytest.raises(ValueError, match="optim_g type"):
+        build_model(make_opt(train=dict(optim_g=dict(type="Lion", lr=1e-3))))
+    with pytest.raises(ValueError, match="val.metrics"):
+        build_model(
+            make_opt(val=dict(metrics=dict(psnr=dict(type="calculate_psnr", crop_border=4))))
+        )
+    with pytest.raises(ValueError, match="CLSR network_g"):
+        build_model(dict(make_opt(), network_g=tiny_backbone))
+    opt = make_opt()
+    opt["network_g"]["pim"] = False
+    model = build_model(opt)
+    model.feed_data(fixed_batch)
+    with pytest.raises(ValueError, match="context_opt"):
+        model.optimize_parameters(1)
+
+
+def _direct_roi_images(net, lq, rois, fn):
+    out = []
+    for box in rois:
+        with torch.no_grad():
+            out.append(tensor2img(fn(net, lq, box[None])[0]))
+    return out
+
+
+def test_validation_equals_direct_per_roi_computation(make_opt, fixed_batch, val_loader):
+    model = build_model(make_opt())
+    batch = fixed_batch
+    for it in range(1, 6):  # move away from the identity init so CLSR != base_only
+        model.feed_data(batch)
+        model.optimize_parameters(it)
+    loader = val_loader()
+    model.validation(loader, 5, None, save_img=False)
+    res = model.metric_results
+    net = model.get_bare_model(model.net_g).eval()
+    methods = {
+        "clsr": lambda n, x, b: n(x, b)[0],  # forward(), one ROI at a time
+        "pre_pad": lambda n, x, b: n.base_only(x, b),
+        "pre_nopad": lambda n, x, b: n.base_only(x, b, roi_pad=0),
+        # post-cropping: the backbone on the whole LR image, then cropped
+        "post": lambda n, x, b: crop_rois(n.base(x), b, 4),
+    }
+    for name, fn in methods.items():
+        psnrs, ssims, img_psnrs = [], [], []
+        for data in loader:
+            lq, gt, rois = data["lq"], data["gt"], data["rois"][0]
+            srs = _direct_roi_images(net, lq, rois, fn)
+            gts = [tensor2img(crop_rois(gt, b[None], 4)[0]) for b in rois]
+            psnrs += [min(100.0, calculate_psnr(s, g, 0)) for s, g in zip(srs, gts)]
+            ssims += [calculate_ssim(s, g, 0) for s, g in zip(srs, gts)]
+            sq = np.concatenate(
+                [(s.astype(float) - g.astype(float)).ravel() ** 2 for s, g in zip(srs, gts)]
+            )
+            img_psnrs.append(10 * math.log10(255**2 / sq.mean()))
+        assert res[f"{name}/n_rois"] == len(psnrs) == 3 * 3 * 3  # 24x30 LR -> 3x3 ROIs of 8
+        assert res[f"{name}/psnr_roi"] == pytest.approx(np.mean(psnrs), abs=1e-9), name
+        assert res[f"{name}/ssim_roi"] == pytest.approx(np.mean(ssims), abs=1e-9), name
+        assert res[f"{name}/psnr_img"] == pytest.approx(np.mean(img_psnrs), abs=1e-9), name
+    assert res["clsr/psnr_roi"] != res["pre_pad/psnr_roi"]
+    # MACs: the bare ROI is cheapest, the whole image dearest; CLSR pays the context once
+    assert 0 < res["pre_nopad/gmacs"] < res["pre_pad/gmacs"] < res["clsr/gmacs"]
+    assert res["clsr_amortized/gmacs"] < res["clsr/gmacs"]
+    assert res["post/gflops"] == pytest.approx(2 * res["post/gmacs"])
+
+
+def test_post_cropping_equals_whole_image_sr_cropped(make_opt, val_loader):
+    model = build_model(make_opt(is_train=False))
+    net = model.get_bare_model(model.net_g).eval()
+    data = next(iter(val_loader(roi_remainder="shift")))
+    lq, rois = data["lq"], data["rois"][0]
+    outs = model.restore_rois(lq, rois, ("post", "clsr", "pre_pad"), roi_batch=4)
+    with torch.no_grad():
+        whole = net.base(lq)
+        for i, box in enumerate(rois):
+            torch.testing.assert_close(
+                outs["post"][i][None], crop_rois(whole, box[None], 4), rtol=0, atol=1e-5
+            )
+            # a fresh CLSR is the identity over the base branch
+            torch.testing.assert_close(outs["clsr"][i], outs["pre_pad"][i], rtol=0, atol=1e-6)
+
+
+def test_pretrain_backbone_loads_a_plain_basicsr_checkpoint(make_opt, tmp_path, tiny_backbone):
+    backbone = build_network(dict(tiny_backbone))
+    path = str(tmp_path / "msrresnet_plain.pth")
+    torch.save({"params": backbone.state_dict()}, path)
+    with pytest.raises(ValueError, match="pretrain_network_backbone_g"):
+        build_model(make_opt(path=dict(pretrain_backbone_g=path)))
+    model = build_model(make_opt(path=dict(pretrain_network_backbone_g=path)))
+    net = model.get_bare_model(model.net_g).eval()
+    for k, v in backbone.state_dict().items():
+        assert torch.equal(net.base.state_dict()[k], v), k
+    lq = torch.rand(1, 3, 20, 24)
+    box = torch.tensor([[4, 6, 8, 8]])
+    with torch.no_grad():
+        # pre-cropping with padding p: the backbone on the clamped padded window, cropped
+        ref = backbone.eval()(lq[:, :, 2:18, 0:16])[:, :, 4 * 4 : 4 * 12, 4 * 4 : 4 * 12]
+        torch.testing.assert_close(net.base_only(lq, box), ref)
+        torch.testing.assert_close(net(lq, box)[0], ref)
+
+
+def test_save_img_writes_comparison_sheets(make_opt, val_loader):
+    model = build_model(
+        make_opt(is_train=False, val=dict(baselines=False, flops=False, sheet_rois=2))
+    )
+    model.opt["val"]["suffix"] = "t"
+    model.validation(val_loader(), "unit", None, save_img=True)
+    files = sorted(os.listdir(os.path.join(model.opt["path"]["visualization"], "synth")))
+    assert files == ["img_000_t.png", "img_001_t.png", "img_002_t.png"]
+    assert (
+        "pre_pad/psnr_roi" not in model.metric_results and "clsr/psnr_roi" in model.metric_results
+    )
+    assert not any(k.endswith("gmacs") for k in model.metric_results)
+
+
+def test_test_and_visuals_follow_the_fed_rois(make_opt, val_loader):
+    model = build_model(make_opt(is_train=False))
+    data = next(iter(val_loader()))
+    model.feed_data(data)
+    model.test()
+    visuals = model.get_current_visuals()
+    n = data["rois"].shape[1]
+    assert visuals["result"].shape == (n, 3, 32, 32) and visuals["gt"].shape == (n, 3, 32, 32)
+    ref = model.restore_rois(data["lq"], data["rois"][0])["clsr"]
+    torch.testing.assert_close(visuals["result"], torch.stack(ref))

@@ -1,0 +1,36 @@
+import pytest
+import torch
+from basicsr.archs import build_network
+from mmengine.analysis import FlopAnalyzer
+
+from clsr_plugin.models.roi_flops import RoiCostCounter
+
+
+def _macs(module, shape):
+    analyzer = FlopAnalyzer(module, (torch.rand(*shape),))
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    return analyzer.total()
+
+
+def test_baseline_costs_equal_the_bare_backbone_on_the_same_input(tiny_backbone):
+    net = build_network(
+        dict(type="CLSR", backbone=tiny_backbone, roi_pad=4, gcm=dict(num_patches=16))
+    ).eval()
+    backbone = build_network(dict(tiny_backbone)).eval()
+    lq = torch.rand(1, 3, 24, 40)
+    rois = torch.tensor([[0, 0, 8, 8], [16, 8, 8, 8], [32, 16, 8, 8]])
+    counter = RoiCostCounter()
+    costs = counter.image_costs(net, lq, rois)
+    assert costs["pre_nopad"] == [_macs(backbone, (1, 3, 8, 8))] * 3
+    assert costs["pre_pad"] == [_macs(backbone, (1, 3, 16, 16))] * 3  # 8 + 2 * 4, clamped inside
+    assert costs["post"] == [_macs(backbone, (1, 3, 24, 40))] * 3
+    clsr, amortized = costs["clsr"][0], costs["clsr_amortized"][0]
+    assert clsr > costs["pre_pad"][0]  # the base branch plus the context branches
+    assert costs["pre_pad"][0] < amortized < clsr
+    # (context + 3 decodes) / 3 = clsr - 2/3 * context: the context is paid once per image
+    context = (clsr - amortized) * 3 / 2
+    assert clsr - context == pytest.approx(counter._cache[("decode", 24, 40, 8, 8)])
+    cached = len(counter._cache)
+    counter.image_costs(net, lq, rois)
+    assert len(counter._cache) == cached  # same shapes: nothing traced again
