@@ -11,7 +11,8 @@ from _clsr_tiny import TINY_OPT, tiny_clsr, write_checkpoint
 from clsr_plugin.bench import METHODS, main, measure, run_method
 
 METHOD_FIELDS = {
-    "psnr_roi_mean", "ssim_roi_mean", "psnr_image_pooled", "rois", "capped_rois",
+    "psnr_roi_mean", "ssim_roi_mean", "psnr_image_pooled", "ssim_image_pooled", "rois",
+    "capped_rois",
     "ms_single_roi", "ms_per_image", "ms_per_roi_amortised", "peak_mem_mb",
     "gmacs_per_roi", "gflops_per_roi", "gflops_per_roi_amortised",
 }  # fmt: skip
