@@ -233,3 +233,26 @@ def test_read_image_conversions(tmp_path):
     (tmp_path / "t.png").write_text("not an image")
     with pytest.raises(ValueError, match="Not a readable image"):
         read_image(str(tmp_path / "t.png"))
+
+
+def test_equals_localsr_model_validation_path(model, image, tmp_path):
+    """The API and the bench's baselines equal ``LocalSRModel.restore_rois`` (validation)."""
+    from basicsr.models import build_model
+
+    from clsr_plugin.bench import run_method
+
+    opt = dict(name="val", model_type="LocalSRModel", scale=4, num_gpu=0, is_train=False,
+               dist=False, rank=0, world_size=1, network_g=dict(TINY_OPT),
+               path=dict(visualization=str(tmp_path)), val=dict(baselines=True))  # fmt: skip
+    srmodel = build_model(opt)
+    srmodel.net_g.load_state_dict(model.state_dict())
+    srmodel.net_g.eval()
+    lq = image_to_tensor(image)
+    boxes = torch.tensor([r for r in ROIS if r[2:] == (12, 12)])
+    methods = ("clsr", "pre_pad", "pre_nopad", "post")
+    val = srmodel.restore_rois(lq, boxes, methods=methods)
+    api = upscale_rois(model, image, boxes.tolist(), context_window=None)
+    for a, v in zip(api, val["clsr"]):
+        np.testing.assert_allclose(a, v.clamp(0, 1).permute(1, 2, 0).numpy(), atol=1e-6)
+    for m in methods:
+        torch.testing.assert_close(run_method(model, m, lq, boxes), torch.stack(val[m]))
