@@ -1,0 +1,518 @@
+"""``clsr-bench`` / ``python -m clsr_plugin.bench``: LocalSR quality/efficiency benchmark.
+
+    python -m clsr_plugin.bench --opt options/test_clsr_srresnet_x4.yml --weights net_g.pth \\
+        --data datasets/Set5 datasets/Urban100 --roi 24 48 --out results/bench
+
+For every dataset (folder of HR images; LR made with MATLAB bicubic, as in validation) and
+ROI size it evaluates, on the non-overlapping ROI grid of each image (LR cropped to a multiple
+of the ROI size, as the paper and ``clsr_plugin.data.roi_grid`` do):
+
+* ``pre_nopad``: the backbone on the bare ROI (the paper's pre-cropping);
+* ``pre_pad``: the backbone on the ROI plus the model's ``roi_pad`` of real context;
+* ``post``: the backbone on the whole LR image, then cropped;
+* ``clsr``: the CLSR (``encode_context`` once per image + ``decode`` of the ROIs);
+
+and writes ``bench.json`` and ``bench.md`` (Table 1 style): PSNR/SSIM in both protocols of
+``clsr_plugin.models.roi_metrics``, GFLOPs per ROI (2 x mmengine MACs; single ROI, and context
+amortised over the image's ROIs), wall-clock per ROI (one ROI alone) and per image (all its
+ROIs; median of ``--repeats`` after ``--warmup``; CUDA timed with events after synchronisation),
+peak memory (CUDA: max allocated; CPU: peak RSS growth, via ``/proc/self/clear_refs``); plus
+multi-ROI scaling (1, 10, 100 ROIs per image), the context-window trade-off, and optionally
+synthetic large images (``--synthetic-sizes 512 2048``) for latency/memory at scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from clsr_plugin.flops import clsr_macs, gflops
+from clsr_plugin.inference.api import autocast_for, load_clsr, upscale_rois
+from clsr_plugin.models.roi_metrics import RoiMetricAccumulator
+from clsr_plugin.utils.image_io import (
+    from_float01,
+    list_images,
+    read_image,
+    tensor_to_image,
+    to_float01,
+)
+
+METHODS = ("pre_nopad", "pre_pad", "post", "clsr")
+LABELS = {
+    "pre_nopad": "Pre-cropping (no pad)",
+    "pre_pad": "Pre-cropping (model pad)",
+    "post": "Post-cropping",
+    "clsr": "CLSR",
+}
+
+
+# ---------------------------------------------------------------- data -----------------------
+def prepare_image(path: str, scale: int, roi: int) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+    """HR file -> (LR tensor (1, 3, H, W), HR float RGB (s*H, s*W, 3), ROI grid (n, 4)).
+
+    HR is mod-cropped to ``scale``, LR made with MATLAB bicubic (8-bit rounded) and both are
+    cropped to the ROI grid's extent (``roi_grid`` with ``remainder='crop'``).
+    """
+    from clsr_plugin.data.bicubic_lr import downscale
+    from clsr_plugin.data.roi_grid import grid_extent, roi_grid
+
+    hr = to_float01(read_image(path).rgb)
+    hr = hr[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale]
+    lr = downscale(hr, scale)
+    eh, ew = grid_extent(lr.shape[0], lr.shape[1], (roi, roi), "crop")
+    lr, hr = lr[:eh, :ew], hr[: eh * scale, : ew * scale]
+    lq = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1)))[None]
+    return lq, hr, roi_grid(eh, ew, (roi, roi), "crop")
+
+
+def summarise(acc: RoiMetricAccumulator) -> dict:
+    """Both protocols of ``clsr_plugin.models.roi_metrics`` under the bench's field names."""
+    r = acc.results()
+    return dict(psnr_roi_mean=r["psnr_roi"], ssim_roi_mean=r["ssim_roi"],
+                psnr_image_pooled=r["psnr_img"], ssim_image_pooled=r["ssim_img"],
+                rois=int(r["n_rois"]), capped_rois=int(r["n_inf_psnr"]))  # fmt: skip
+
+
+def add_rois(acc: RoiMetricAccumulator, sr: Sequence[np.ndarray], gt: Sequence[np.ndarray]) -> None:
+    """Add one image's restored ROIs (float RGB in [0, 1]) to ``acc`` as 8-bit images."""
+    acc.add_image([from_float01(a, 8) for a in sr], [from_float01(b, 8) for b in gt])
+
+
+def crop_hr(hr: np.ndarray, boxes: torch.Tensor, scale: int) -> list[np.ndarray]:
+    return [hr[y * scale : (y + h) * scale, x * scale : (x + w) * scale]
+            for x, y, w, h in boxes.tolist()]  # fmt: skip
+
+
+# ---------------------------------------------------------------- methods --------------------
+def _batches(boxes: torch.Tensor, batch: int):
+    return (boxes[i : i + batch] for i in range(0, len(boxes), batch))
+
+
+@torch.no_grad()
+def run_method(
+    model: torch.nn.Module, method: str, lq: torch.Tensor, boxes: torch.Tensor, batch: int = 64
+) -> torch.Tensor:
+    """SR of ``boxes`` (n, 4) of ``lq`` (1, 3, H, W) with one method -> (n, 3, s*h, s*w)."""
+    with autocast_for(model):
+        return _run_method(model, method, lq, boxes, batch).float()
+
+
+def _run_method(model, method: str, lq: torch.Tensor, boxes: torch.Tensor, batch: int):
+    if method == "pre_nopad":
+        return torch.cat([model.base_only(lq, b, roi_pad=0) for b in _batches(boxes, batch)])
+    if method == "pre_pad":
+        return torch.cat([model.base_only(lq, b) for b in _batches(boxes, batch)])
+    if method == "post":
+        H, W = lq.shape[-2:]
+        whole = torch.tensor([[0, 0, W, H]], dtype=torch.long, device=lq.device)
+        sr = model.base_only(lq, whole, roi_pad=0)[0]
+        s = int(model.scale)
+        return torch.stack([sr[:, y * s : (y + h) * s, x * s : (x + w) * s]
+                            for x, y, w, h in boxes.tolist()])  # fmt: skip
+    if method == "clsr":
+        cache = model.encode_context(lq)
+        return torch.cat([model.decode(cache, b) for b in _batches(boxes, batch)])
+    raise ValueError(f"Unknown method {method!r}; expected one of {METHODS}")
+
+
+# ---------------------------------------------------------------- timing / memory ------------
+def _proc_status_kb(key: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure(
+    fn: Callable[[], Any], device: torch.device, warmup: int = 1, repeats: int = 3
+) -> dict[str, float | None]:
+    """Median wall-clock (ms) of ``fn`` after ``warmup`` calls, and its peak memory (MB).
+
+    CUDA: timed with CUDA events after ``torch.cuda.synchronize``; peak = max allocated minus
+    allocated before. CPU: ``time.perf_counter``; peak = growth of the process's peak RSS
+    (``VmHWM`` after resetting it), ``None`` where /proc is unavailable.
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize(device)
+            times.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+    peak = None
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    elif _reset_peak_rss():
+        before = _proc_status_kb("VmRSS")
+        fn()
+        after = _proc_status_kb("VmHWM")
+        if before is not None and after is not None:
+            peak = max(0, after - before) / 1024
+    return dict(ms=statistics.median(times), peak_mem_mb=peak)
+
+
+# ---------------------------------------------------------------- benchmark parts ------------
+def _flops_for(model, cache: dict, hw: tuple[int, int], roi: int, n: int) -> dict | None:
+    key = (hw, roi)
+    if key not in cache:
+        cache[key] = clsr_macs(model, hw, (roi, roi), 1)
+    f = dict(cache[key])
+    f["clsr_per_roi_amortised"] = f["clsr_decode"] + f["clsr_context"] / n
+    return f
+
+
+def _method_gmacs(f: dict, method: str, amortised: bool, n: int) -> float:
+    if method == "pre_nopad":
+        return f["pre_nopad"]
+    if method == "pre_pad":
+        return f["pre_pad"]
+    if method == "post":
+        return f["post"] / n if amortised else f["post"]
+    return f["clsr_decode"] + f["clsr_context"] / n if amortised else f["clsr_per_roi"]
+
+
+def bench_dataset(model, folder: str, roi: int, args, device, dtype) -> dict:
+    """Quality, FLOPs, time and memory of every method on one dataset at one ROI size."""
+    from tqdm import tqdm
+
+    scale = int(model.scale)
+    files = list_images([folder])[: args.max_images]
+    metrics = {m: RoiMetricAccumulator() for m in METHODS}
+    perf = {m: {"ms_single_roi": [], "ms_per_image": [], "ms_per_roi_amortised": [],
+                "peak_mem_mb": []} for m in METHODS}  # fmt: skip
+    macs = {m: {"single": [], "amortised": []} for m in METHODS}
+    split: list[dict] = []
+    flops_cache: dict = {}
+    images = []
+    for idx, path in enumerate(tqdm(files, desc=f"{os.path.basename(folder)} roi{roi}",
+                                    file=sys.stderr)):  # fmt: skip
+        lq, hr, boxes = prepare_image(path, scale, roi)
+        lq, boxes = lq.to(device=device, dtype=dtype), boxes.to(device)
+        gt = crop_hr(hr, boxes.cpu(), scale)
+        images.append((lq, hr, boxes))
+        n = len(boxes)
+        timed = idx < args.timing_images
+        mid = boxes[len(boxes) // 2 : len(boxes) // 2 + 1]
+        for m in METHODS:
+            sr = run_method(model, m, lq, boxes, args.batch)
+            add_rois(metrics[m], [tensor_to_image(t) for t in sr], gt)
+            if timed:
+                all_r = measure(lambda m=m, x=lq, b=boxes: run_method(model, m, x, b, args.batch),
+                                device, args.warmup, args.repeats)  # fmt: skip
+                one = measure(lambda m=m, x=lq, b=mid: run_method(model, m, x, b, args.batch),
+                              device, args.warmup, args.repeats)  # fmt: skip
+                perf[m]["ms_per_image"].append(all_r["ms"])
+                perf[m]["ms_per_roi_amortised"].append(all_r["ms"] / n)
+                perf[m]["ms_single_roi"].append(one["ms"])
+                if one["peak_mem_mb"] is not None:
+                    perf[m]["peak_mem_mb"].append(
+                        max(one["peak_mem_mb"], all_r["peak_mem_mb"] or 0)
+                    )
+        if not args.no_flops:
+            f = _flops_for(model, flops_cache, tuple(lq.shape[-2:]), roi, n)
+            split.append(f)
+            for m in METHODS:
+                macs[m]["single"].append(_method_gmacs(f, m, False, n))
+                macs[m]["amortised"].append(_method_gmacs(f, m, True, n))
+    methods = {}
+    for m in METHODS:
+        row = summarise(metrics[m])
+        for k, v in perf[m].items():
+            row[k] = float(np.mean(v)) if v else None
+        row["gmacs_per_roi"] = float(np.mean(macs[m]["single"])) / 1e9 if split else None
+        row["gflops_per_roi"] = gflops(np.mean(macs[m]["single"])) if split else None
+        row["gflops_per_roi_amortised"] = gflops(np.mean(macs[m]["amortised"])) if split else None
+        methods[m] = row
+    out = dict(dataset=os.path.basename(os.path.normpath(folder)), roi=roi, images=len(files),
+               rois=methods["clsr"]["rois"], timing_images=min(args.timing_images, len(files)),
+               methods=methods)  # fmt: skip
+    if split:
+        keys = ["clsr_decode_base", "clsr_decode_gcm", "clsr_context_gcm", "clsr_context_pim"]
+        out["clsr_gflops_split"] = {k: gflops(np.mean([f[k] for f in split])) for k in keys}
+    out["multi_roi"] = multi_roi(model, images[: max(1, args.timing_images)], roi, args, device,
+                                 flops_cache)  # fmt: skip
+    out["context_window"] = context_tradeoff(model, images, roi, args, device)
+    return out
+
+
+def _random_boxes(H: int, W: int, roi: int, n: int, seed: int, device) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    xs = torch.randint(0, W - roi + 1, (n,), generator=g)
+    ys = torch.randint(0, H - roi + 1, (n,), generator=g)
+    return torch.stack([xs, ys, torch.full_like(xs, roi), torch.full_like(xs, roi)], 1).to(device)
+
+
+def multi_roi(model, images, roi: int, args, device, flops_cache: dict) -> list[dict]:
+    """Time/memory/FLOPs of n random ROIs of one image for n in ``--multi-roi``."""
+    rows = []
+    for n in args.multi_roi:
+        for m in ("pre_pad", "post", "clsr"):
+            ms, mem, fl = [], [], []
+            for i, (lq, _, _) in enumerate(images):
+                H, W = lq.shape[-2:]
+                boxes = _random_boxes(H, W, roi, n, i, device)
+                r = measure(lambda m=m, b=boxes, x=lq: run_method(model, m, x, b, args.batch),
+                            device, args.warmup, args.repeats)  # fmt: skip
+                ms.append(r["ms"])
+                if r["peak_mem_mb"] is not None:
+                    mem.append(r["peak_mem_mb"])
+                if not args.no_flops:
+                    f = _flops_for(model, flops_cache, (H, W), roi, n)
+                    fl.append(gflops(_method_gmacs(f, m, True, n)))
+            rows.append(dict(n_rois=n, method=m, ms_total=float(np.mean(ms)),
+                             ms_per_roi=float(np.mean(ms)) / n,
+                             peak_mem_mb=float(np.mean(mem)) if mem else None,
+                             gflops_per_roi_amortised=float(np.mean(fl)) if fl else None)
+                        )  # fmt: skip
+    return rows
+
+
+def context_tradeoff(model, images, roi: int, args, device) -> list[dict]:
+    """CLSR quality/cost with each ROI's context restricted to K x the ROI size.
+
+    Each ROI gets its own window (no merging) of ``K * roi`` pixels, and the base window may
+    be clipped by it (``min_context_pad=0``), so small K also shows the loss of padding.
+    """
+    scale = int(model.scale)
+    rows = []
+    for k in args.context_windows:
+        kk = None if k <= 0 else k
+        acc, ms, ctx_px = RoiMetricAccumulator(), [], []
+        for lq, hr, boxes in images:
+            b = [tuple(r) for r in boxes.tolist()]
+            t0 = time.perf_counter()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            sr = upscale_rois(model, lq[0], b, context_window=kk, batch_size=args.batch,
+                              min_context_pad=0, merge_windows=False)  # fmt: skip
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            ms.append((time.perf_counter() - t0) * 1e3 / len(b))
+            add_rois(acc, sr, crop_hr(hr, boxes.cpu(), scale))
+            H, W = lq.shape[-2:]
+            side = (
+                H * W if kk is None else min(H, math.ceil(kk * roi)) * min(W, math.ceil(kk * roi))
+            )
+            ctx_px.append(side)
+        row = summarise(acc)
+        row.update(k=kk, ms_per_roi=float(np.mean(ms)), context_pixels_mean=float(np.mean(ctx_px)))
+        rows.append(row)
+    return rows
+
+
+def synthetic(model, sizes: Sequence[int], roi: int, args, device, dtype) -> list[dict]:
+    """Latency/peak memory for one ROI (and ``max(multi_roi)`` ROIs) in random LR images."""
+    rows = []
+    g = torch.Generator().manual_seed(0)
+    for size in sizes:
+        lq = torch.rand(1, 3, size, size, generator=g).to(device=device, dtype=dtype)
+        one = torch.tensor([[size // 2, size // 2, roi, roi]], device=device)
+        many = _random_boxes(size, size, roi, max(args.multi_roi), 0, device)
+        for label, boxes in (("1", one), (str(len(many)), many)):
+            for m in ("pre_nopad", "pre_pad", "post", "clsr"):
+                try:
+                    r = measure(lambda m=m, b=boxes, x=lq: run_method(model, m, x, b, args.batch),
+                                device, args.warmup, args.repeats)  # fmt: skip
+                    err = None
+                except (torch.OutOfMemoryError, RuntimeError) as e:  # report, keep going
+                    r, err = dict(ms=None, peak_mem_mb=None), str(e).splitlines()[0][:120]
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+                rows.append(dict(lr_size=size, n_rois=int(label), method=m, error=err, **r))
+        del lq
+    return rows
+
+
+# ---------------------------------------------------------------- report ---------------------
+def _fmt(v: Any, nd: int = 2) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def to_markdown(report: dict) -> str:
+    """The benchmark report as Markdown tables."""
+    c = report["config"]
+    lines = [
+        f"# CLSR benchmark (x{c['scale']}, roi_pad {c['roi_pad']}, {c['device']}, {c['dtype']})",
+        "",
+        f"options `{c['opt']}`, weights `{c['weights']}`; PSNR/SSIM on 8-bit RGB, no border "
+        f"crop; (a) mean of per-ROI values (PSNR capped at 100 dB; 'exact' = ROIs with infinite "
+        f"PSNR), (b) "
+        f"PSNR of the MSE pooled per image, then mean. GFLOPs = 2 x mmengine MACs. Times: "
+        f"median of {c['repeats']} after {c['warmup']} warm-up.",
+    ]
+    for res in report["results"]:
+        lines += [
+            "",
+            f"## {res['dataset']}, ROI {res['roi']}x{res['roi']} ({res['images']} images, "
+            f"{res['rois']} ROIs; timings on {res['timing_images']} images)",
+            "",
+            "| method | PSNR (a) | SSIM (a) | PSNR (b) | exact | GFLOPs/ROI | GFLOPs/ROI amort. "
+            "| ms/ROI (1 ROI) | ms/image | ms/ROI amort. | peak MB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for m, r in res["methods"].items():
+            lines.append(
+                f"| {LABELS[m]} | {_fmt(r['psnr_roi_mean'], 3)} | {_fmt(r['ssim_roi_mean'], 4)} | "
+                f"{_fmt(r['psnr_image_pooled'], 3)} | {r['capped_rois']} | "
+                f"{_fmt(r['gflops_per_roi'])} | {_fmt(r['gflops_per_roi_amortised'])} | "
+                f"{_fmt(r['ms_single_roi'])} | {_fmt(r['ms_per_image'])} | "
+                f"{_fmt(r['ms_per_roi_amortised'])} | {_fmt(r['peak_mem_mb'], 1)} |"
+            )
+        if "clsr_gflops_split" in res:
+            s = res["clsr_gflops_split"]
+            lines += ["", "CLSR GFLOPs split (mean per image): " + ", ".join(
+                f"{k.replace('clsr_', '')} {v:.3f}" for k, v in s.items())]  # fmt: skip
+        lines += ["", "Multi-ROI scaling (random ROIs in one image):", "",
+                  "| ROIs | method | ms total | ms/ROI | peak MB | GFLOPs/ROI amort. |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for r in res["multi_roi"]:
+            lines.append(
+                f"| {r['n_rois']} | {LABELS[r['method']]} | {_fmt(r['ms_total'])} | "
+                f"{_fmt(r['ms_per_roi'])} | {_fmt(r['peak_mem_mb'], 1)} | "
+                f"{_fmt(r['gflops_per_roi_amortised'])} |"
+            )
+        lines += ["", "Context window (each ROI its own window of K x ROI; base window clipped "
+                  "by it):", "", "| K | context px | PSNR (a) | SSIM (a) | PSNR (b) | ms/ROI |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for r in res["context_window"]:
+            k = "whole" if r["k"] is None else _fmt(float(r["k"]), 2)
+            lines.append(
+                f"| {k} | {r['context_pixels_mean']:.0f} | {_fmt(r['psnr_roi_mean'], 3)} | "
+                f"{_fmt(r['ssim_roi_mean'], 4)} | {_fmt(r['psnr_image_pooled'], 3)} | "
+                f"{_fmt(r['ms_per_roi'])} |"
+            )
+    if report.get("synthetic"):
+        lines += [
+            "",
+            "## Synthetic LR images (random pixels)",
+            "",
+            "| LR size | ROIs | method | ms | peak MB | error |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in report["synthetic"]:
+            lines.append(
+                f"| {r['lr_size']} | {r['n_rois']} | {LABELS[r['method']]} | {_fmt(r['ms'])} | "
+                f"{_fmt(r['peak_mem_mb'], 1)} | {r['error'] or ''} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- CLI ------------------------
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="clsr-bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--opt", required=True, help="options YAML (network_g) or backbone options")
+    ap.add_argument("--weights", default=None, help="CLSR or backbone checkpoint")
+    ap.add_argument("--data", nargs="*", default=[], help="folders of HR images")
+    ap.add_argument("--roi", nargs="+", type=int, default=[24], help="ROI sizes (default 24)")
+    ap.add_argument("--out", required=True, help="folder for bench.json and bench.md")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--half", action="store_true", help="bf16 where supported, else fp16")
+    ap.add_argument("--max-images", type=int, default=10**9)
+    ap.add_argument("--timing-images", type=int, default=3, help="images timed (default 3)")
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=64, help="ROIs per batch")
+    ap.add_argument("--multi-roi", nargs="+", type=int, default=[1, 10, 100])
+    ap.add_argument(
+        "--context-windows",
+        nargs="+",
+        type=float,
+        default=[1, 1.5, 2, 4, 6, 8, 0],
+        help="K values for the context-window trade-off (0 = whole image)",
+    )
+    ap.add_argument(
+        "--synthetic-sizes",
+        nargs="*",
+        type=int,
+        default=[],
+        help="also time random LR images of these sizes (e.g. 512 2048)",
+    )
+    ap.add_argument("--no-flops", action="store_true", help="skip FLOPs counting")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        model = load_clsr(args.weights, args.opt, args.device, args.half)
+        for d in args.data:
+            list_images([d])
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"clsr-bench: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
+    p = next(model.parameters())
+    device, dtype = p.device, p.dtype
+    report = dict(
+        config=dict(opt=str(args.opt), weights=args.weights, device=str(device),
+                    device_name=torch.cuda.get_device_name(device) if device.type == "cuda"
+                    else platform.processor() or platform.machine(),
+                    dtype=str(getattr(model, "amp_dtype", None) or dtype).replace("torch.", ""),
+                    scale=int(model.scale),
+                    roi_pad=int(model.roi_pad), warmup=args.warmup, repeats=args.repeats,
+                    threads=torch.get_num_threads(), torch=torch.__version__,
+                    datasets=args.data, rois=args.roi),
+        results=[],
+    )  # fmt: skip
+    for roi in args.roi:
+        for d in args.data:
+            report["results"].append(bench_dataset(model, d, roi, args, device, dtype))
+    if args.synthetic_sizes:
+        report["synthetic"] = synthetic(model, args.synthetic_sizes, args.roi[0], args, device,
+                                        dtype)  # fmt: skip
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "bench.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    md = to_markdown(report)
+    with open(os.path.join(args.out, "bench.md"), "w") as f:
+        f.write(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,294 @@
+"""Multiply-accumulate (MAC) accounting with ``mmengine.analysis.FlopAnalyzer``.
+
+mmengine's analyzer (fvcore lineage) traces the model with the JIT and counts one
+multiply-accumulate per "flop" for conv, linear, matmul, bmm, einsum, norms and upsampling;
+element-wise ops and ``scaled_dot_product_attention`` are not counted. The paper (Table 1,
+ClassSR's convention) reports GFLOPs = 2 x GMACs. Every function here returns MACs; use
+:func:`gflops` for the paper's unit.
+
+For CLSR the cost of n ROIs of one image is ``n * decode + encode_context`` (paper sec. 3.4):
+:func:`clsr_macs` splits it into the per-ROI part (base branch on the padded window plus the
+GCM query/attention and fusion) and the once-per-image context part (GCM extractor over the
+sampled patches, PIM over the whole context), and amortises the latter over n ROIs.
+
+``python -m clsr_plugin.flops`` prints the pre-cropping GFLOPs of the paper's backbones at
+24 x 24 next to the paper's Table 1 values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+#: Backbones of the paper's Table 1 (x4) as BasicSR ``network_g`` options, with the
+#: pre-cropping GFLOPs (24 x 24 ROI, 2 x MACs) the paper reports for them.
+PAPER_BACKBONES: dict[str, tuple[dict, float]] = {
+    "SRResNet": (dict(type="MSRResNet", num_feat=64, num_block=16, upscale=4), 2.93),
+    "RCAN": (
+        dict(type="RCAN", num_in_ch=3, num_out_ch=3, num_feat=64, num_group=10, num_block=20,
+             squeeze_factor=16, upscale=4),
+        18.38,
+    ),
+    "SwinIR": (
+        dict(type="SwinIR", upscale=4, img_size=48, window_size=8, img_range=1.0,
+             depths=[6] * 6, embed_dim=180, num_heads=[6] * 6, mlp_ratio=2,
+             upsampler="pixelshuffle", resi_connection="1conv"),
+        15.08,
+    ),
+    # The paper's lightweight SwinIR: depths/heads/width of SwinIR-light but the classical
+    # 'pixelshuffle' upsampler (num_feat 64). With 'pixelshuffledirect' it is 1.24 GFLOPs.
+    "SwinIR-light": (
+        dict(type="SwinIR", upscale=4, img_size=48, window_size=8, img_range=1.0,
+             depths=[6] * 4, embed_dim=60, num_heads=[6] * 4, mlp_ratio=2,
+             upsampler="pixelshuffle", resi_connection="1conv"),
+        2.11,
+    ),
+    "CARN": (dict(type="CARN_M", upscale=4), 0.65),
+}  # fmt: skip
+
+
+class _Call(nn.Module):
+    """Wrap a callable (and the modules it uses) so the JIT tracer sees one ``forward``."""
+
+    def __init__(self, fn: Callable[..., Any], owner: nn.Module):
+        super().__init__()
+        self.fn = fn
+        self.owner = owner  # registered so parameters/buffers are visible to the tracer
+
+    def forward(self, *args):
+        return self.fn(*args)
+
+
+def count_macs(
+    model: nn.Module | Callable[..., Any],
+    inputs: Sequence[torch.Tensor],
+    owner: nn.Module | None = None,
+    by_module: bool = False,
+) -> int | dict[str, int]:
+    """Count multiply-accumulates of one call with mmengine's FlopAnalyzer.
+
+    Args:
+        model: module (or any callable of tensors when ``owner`` is given).
+        inputs: positional tensor arguments.
+        owner: the module whose submodules ``model`` uses, when ``model`` is a plain callable;
+            per-module names in ``by_module`` are then relative to ``owner``.
+        by_module: return ``{module_name: macs}`` ('' = total) instead of the total.
+
+    Returns:
+        Total MACs (int), or the per-module mapping.
+    """
+    from mmengine.analysis import FlopAnalyzer
+
+    if not isinstance(model, nn.Module):
+        if owner is None:
+            raise ValueError("count_macs: a plain callable needs `owner` (the module it uses)")
+        model = _Call(model, owner)
+    was_training = model.training
+    model.eval()
+    logger = logging.getLogger("mmengine")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with torch.no_grad():
+            analyzer = FlopAnalyzer(model, tuple(inputs))
+            analyzer.unsupported_ops_warnings(False)
+            analyzer.uncalled_modules_warnings(False)
+            analyzer.tracer_warnings("none")
+            if not by_module:
+                return int(analyzer.total())
+            counts = analyzer.by_module()
+    finally:
+        logger.setLevel(level)
+        model.train(was_training)
+    if isinstance(model, _Call):
+        counts = {
+            ("" if k in ("", "owner") else k[len("owner.") :]): v
+            for k, v in counts.items()
+            if k in ("", "owner") or k.startswith("owner.")
+        }
+    return {k: int(v) for k, v in counts.items()}
+
+
+def gflops(macs: float) -> float:
+    """Paper-style GFLOPs (2 x MACs, ClassSR's convention) from a MAC count."""
+    return 2.0 * macs / 1e9
+
+
+def build_backbone(opt: dict) -> nn.Module:
+    """Build a registered architecture from a ``network_g``-style dict (not modified)."""
+    from basicsr.archs import build_network
+
+    import clsr_plugin  # noqa: F401  (registers CARN/CARN_M/CLSR)
+
+    return build_network(copy.deepcopy(opt))
+
+
+def backbone_macs(net: nn.Module, height: int, width: int) -> int:
+    """MACs of one backbone forward on a (1, 3, height, width) input."""
+    p = next(net.parameters())
+    return count_macs(net, (torch.zeros(1, 3, height, width, dtype=p.dtype, device=p.device),))
+
+
+def depth_extrapolated_macs(opt: dict, depth_key: str, height: int, width: int) -> int:
+    """Backbone MACs from two shallow copies, for deep models the tracer is slow on.
+
+    MACs are affine in the number of identical stages (``num_group`` of RCAN, ``num_block``,
+    the ``depths`` list of SwinIR with its ``num_heads``): ``M(D) = M(1) + (D - 1) * (M(2) -
+    M(1))``, exact when every stage has the same shape (as in all of the paper's backbones).
+
+    Args:
+        opt: backbone options.
+        depth_key: the key holding the stage count (int) or per-stage list.
+        height, width: input size.
+    """
+    full = opt[depth_key]
+    depth = len(full) if isinstance(full, (list, tuple)) else int(full)
+    if depth < 2:
+        return backbone_macs(build_backbone(opt), height, width)
+
+    def at(d: int) -> dict:
+        o = copy.deepcopy(opt)
+        if isinstance(full, (list, tuple)):
+            o[depth_key] = list(full[:d])
+            if isinstance(o.get("num_heads"), (list, tuple)):
+                o["num_heads"] = list(o["num_heads"][:d])
+        else:
+            o[depth_key] = d
+        return o
+
+    m1 = backbone_macs(build_backbone(at(1)), height, width)
+    m2 = backbone_macs(build_backbone(at(2)), height, width)
+    return m1 + (depth - 1) * (m2 - m1)
+
+
+def _boxes(boxes: Sequence[Sequence[int]], device: torch.device) -> torch.Tensor:
+    return torch.as_tensor([list(map(int, b)) for b in boxes], dtype=torch.long, device=device)
+
+
+def clsr_macs(
+    model: nn.Module,
+    context_hw: tuple[int, int],
+    roi_hw: tuple[int, int],
+    n_rois: int = 1,
+) -> dict[str, float]:
+    """Per-ROI MACs of a CLSR model and of its pre/post-cropping baselines.
+
+    The ROI is placed in the middle of the context (away from borders, so the base window has
+    its full padding). Context work (GCM extractor, PIM) is counted once per image and also
+    amortised over ``n_rois``.
+
+    Args:
+        model: a ``CLSR`` instance.
+        context_hw: LR context (image) size (H, W).
+        roi_hw: ROI size (h, w) in LR pixels.
+        n_rois: ROIs per image for the amortised numbers.
+
+    Returns:
+        MAC counts: ``pre_nopad`` (backbone on the bare ROI), ``pre_pad`` (backbone on the
+        padded window), ``post`` (backbone on the whole context), ``clsr_decode`` (per ROI:
+        base + GCM query/attention + fusion), ``clsr_decode_base`` / ``clsr_decode_gcm``
+        (that split), ``clsr_context`` (once per image) with ``clsr_context_gcm`` /
+        ``clsr_context_pim``, ``clsr_per_roi`` (= decode + context / n) and the inputs.
+    """
+    from clsr_plugin.data.roi import padded_window
+
+    H, W = map(int, context_hw)
+    h, w = map(int, roi_hw)
+    if not (0 < h <= H and 0 < w <= W):
+        raise ValueError(f"ROI size {roi_hw} does not fit the context {context_hw}")
+    if n_rois < 1:
+        raise ValueError(f"n_rois must be >= 1, got {n_rois}")
+    p = next(model.parameters())
+    lq = torch.zeros(1, 3, H, W, dtype=p.dtype, device=p.device)
+    box = ((W - w) // 2, (H - h) // 2, w, h)
+    _, _, ww, wh = padded_window(box, model.roi_pad, H, W)
+    base = model.base
+    out: dict[str, float] = {
+        "context_h": H,
+        "context_w": W,
+        "roi_h": h,
+        "roi_w": w,
+        "roi_pad": int(model.roi_pad),
+        "n_rois": int(n_rois),
+        "pre_nopad": backbone_macs(base, h, w),
+        "pre_pad": backbone_macs(base, wh, ww),
+        "post": backbone_macs(base, H, W),
+    }
+    boxes = _boxes([box], p.device)
+    with torch.no_grad():
+        cache = model.encode_context(lq)
+
+    def encode(x):
+        return _flatten(model.encode_context(x))
+
+    def decode(b):
+        return model.decode(cache, b)
+
+    ctx = count_macs(encode, (lq,), owner=model, by_module=True)
+    dec = count_macs(decode, (boxes,), owner=model, by_module=True)
+    out["clsr_context"] = ctx[""]
+    out["clsr_context_pim"] = _sum_prefix(ctx, "pim")
+    out["clsr_context_gcm"] = ctx[""] - out["clsr_context_pim"]
+    out["clsr_decode"] = dec[""]
+    out["clsr_decode_gcm"] = _sum_prefix(dec, "gcm")
+    out["clsr_decode_base"] = dec[""] - out["clsr_decode_gcm"]
+    out["clsr_per_roi"] = out["clsr_decode"] + out["clsr_context"] / n_rois
+    out["post_per_roi"] = out["post"] / n_rois
+    return out
+
+
+def _sum_prefix(counts: dict[str, int], prefix: str) -> int:
+    """MACs of the top-level submodule ``prefix`` (0 when it does not exist or ran nothing)."""
+    return int(counts.get(prefix, 0))
+
+
+def _flatten(obj: Any) -> tuple[torch.Tensor, ...]:
+    """All tensors inside a (nested) cache object, so the JIT tracer can return them."""
+    if isinstance(obj, torch.Tensor):
+        return (obj,)
+    if obj is None or isinstance(obj, (int, float, str, bool)):
+        return ()
+    if isinstance(obj, dict):
+        return tuple(t for v in obj.values() for t in _flatten(v))
+    if isinstance(obj, (list, tuple)):
+        return tuple(t for v in obj for t in _flatten(v))
+    if hasattr(obj, "__dict__"):
+        return tuple(t for v in vars(obj).values() for t in _flatten(v))
+    return ()
+
+
+def paper_table(roi: int = 24) -> list[dict[str, Any]]:
+    """Pre-cropping MACs of :data:`PAPER_BACKBONES` at ``roi x roi`` next to the paper."""
+    rows = []
+    for name, (opt, paper) in PAPER_BACKBONES.items():
+        macs = backbone_macs(build_backbone(opt), roi, roi)
+        rows.append(
+            dict(backbone=name, type=opt["type"], gmacs=macs / 1e9, gflops=gflops(macs),
+                 paper_gflops=paper if roi == 24 else None)
+        )  # fmt: skip
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print the pre-cropping FLOPs table of the paper's backbones."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--roi", type=int, default=24, help="ROI side in LR pixels (default 24)")
+    args = ap.parse_args(argv)
+    print(f"Pre-cropping cost at {args.roi}x{args.roi} (x4), mmengine FlopAnalyzer")
+    print("| backbone | GMACs | GFLOPs (2xMACs) | paper GFLOPs |")
+    print("|---|---|---|---|")
+    for r in paper_table(args.roi):
+        paper = "" if r["paper_gflops"] is None else f"{r['paper_gflops']:.2f}"
+        print(
+            f"| {r['backbone']} ({r['type']}) | {r['gmacs']:.4f} | {r['gflops']:.3f} | {paper} | |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,333 @@
+"""``clsr-infer`` / ``python -m clsr_plugin.infer``: super-resolve ROIs of images with a CLSR.
+
+    clsr-infer photo.png --roi 120,80,24,24 --roi 300,40,48,48 \\
+        --opt options/test_clsr_srresnet_x4.yml --weights net_g_latest.pth --out results/rois
+
+For every input image it writes ``<out>/<stem>/roi<i>_x<x>_y<y>_<w>x<h>.png`` (the CLSR
+output of each ROI) and ``<out>/<stem>/sheet.png`` (per ROI: bicubic | pre-cropping | CLSR,
+plus HR with ``--gt``), and ``<out>/results.json`` (ROIs, files, conversions, PSNR with
+``--gt``). Everything is checked before any model runs and written to a temporary folder that
+is moved into ``--out`` only when every image succeeded: on bad input (ROI outside the image,
+zero/negative size, unreadable file, missing weights) the exit code is non-zero, one line
+names the problem, and no output is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from clsr_plugin.data.image_checks import image_hw
+from clsr_plugin.data.roi import padded_window
+from clsr_plugin.inference.api import (
+    DEFAULT_CONTEXT_WINDOW,
+    autocast_for,
+    crop_to_tensor,
+    load_clsr,
+    read_network_opt,
+    upscale_rois,
+)
+from clsr_plugin.inference.rois import Box, load_rois_json, parse_roi, validate_rois
+from clsr_plugin.utils.checkpoint import UnsafeCheckpointError
+from clsr_plugin.utils.image_io import (
+    from_float01,
+    list_images,
+    read_image,
+    tensor_to_image,
+    to_float01,
+    write_png,
+)
+
+PROG = "clsr-infer"
+
+
+class InputError(ValueError):
+    """Bad user input (reported in one line, exit code 2)."""
+
+
+@dataclass
+class Job:
+    """One input image and its ROIs."""
+
+    path: str
+    rois: list[Box]
+    gt: str | None = None
+    stem: str = ""
+    conversions: list[str] = field(default_factory=list)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block), exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def one_line(err: BaseException, limit: int = 400) -> str:
+    """An exception message on one line (whitespace collapsed, truncated)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(
+        prog=PROG,
+        description="Super-resolve regions of interest (ROIs) of LR images with a trained CLSR.",
+    )
+    ap.add_argument("inputs", nargs="+", help="LR image files and/or folders of images")
+    ap.add_argument("--roi", action="append", default=[], metavar="X,Y,W,H",
+                    help="ROI in LR pixels (x = left column, y = top row); repeatable, applies "
+                         "to every input")  # fmt: skip
+    ap.add_argument("--rois-json", metavar="PATH",
+                    help="JSON with ROIs: a list (all images), {image name: list}, or a folder "
+                         "of <stem>.json files")  # fmt: skip
+    ap.add_argument("--opt", required=True, help="options YAML with network_g (train or test)")
+    ap.add_argument("--weights", required=True,
+                    help="checkpoint (CLSR net_g_*.pth, params_ema preferred; or a plain "
+                         "backbone checkpoint = fresh CLSR)")  # fmt: skip
+    ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--gt", help="HR ground truth: a file (one input) or a folder (same names)")
+    ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    ap.add_argument(
+        "--half",
+        action="store_true",
+        help="half precision: bf16 where supported, else fp16 (see --half-dtype)",
+    )
+    ap.add_argument(
+        "--half-dtype",
+        default="auto",
+        choices=["auto", "bf16", "fp16"],
+        help="dtype used by --half (default auto)",
+    )
+    ap.add_argument("--context-window", type=float, default=DEFAULT_CONTEXT_WINDOW,
+                    help=f"context = this many ROI sizes around each ROI (default "
+                         f"{DEFAULT_CONTEXT_WINDOW}); 0 = whole image")  # fmt: skip
+    ap.add_argument(
+        "--pim-tile",
+        type=int,
+        default=None,
+        help="compute the PIM in tiles of this many LR pixels (bounded memory)",
+    )
+    ap.add_argument(
+        "--allow-unsafe-pickle",
+        action="store_true",
+        help="load a checkpoint that needs full unpickling (trusted files only)",
+    )
+    ap.add_argument("--no-sheet", action="store_true", help="skip the comparison sheets")
+    return ap
+
+
+def _gt_path(gt: str | None, image: str, n_images: int) -> str | None:
+    if gt is None:
+        return None
+    if os.path.isdir(gt):
+        stem = os.path.splitext(os.path.basename(image))[0]
+        for f in sorted(os.listdir(gt)):
+            if os.path.splitext(f)[0] == stem:
+                return os.path.join(gt, f)
+        raise InputError(f"No ground truth for {os.path.basename(image)!r} in {gt!r}")
+    if not os.path.isfile(gt):
+        raise InputError(f"Ground truth not found: {gt!r}")
+    if n_images != 1:
+        raise InputError("--gt is a single file but several inputs were given; pass a folder")
+    return gt
+
+
+def plan_jobs(args: argparse.Namespace) -> list[Job]:
+    """Expand inputs, parse and validate every ROI against its image (no model needed)."""
+    try:
+        images = list_images(args.inputs)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    cli_rois = [parse_roi(r) for r in args.roi]
+    if not cli_rois and not args.rois_json:
+        raise InputError("No ROI given: use --roi x,y,w,h and/or --rois-json")
+    jobs, stems = [], {}
+    for path in images:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if stem in stems:
+            raise InputError(f"Two inputs share the name {stem!r}: {stems[stem]!r}, {path!r}")
+        stems[stem] = path
+        rois = list(cli_rois)
+        if args.rois_json:
+            rois += load_rois_json(args.rois_json, path)
+        img = read_image(path)
+        try:
+            rois = validate_rois(rois, img.height, img.width)
+        except ValueError as err:
+            raise InputError(f"{os.path.basename(path)}: {err}") from None
+        gt = _gt_path(args.gt, path, len(images))
+        jobs.append(Job(path, rois, gt, stem, img.conversions))
+    return jobs
+
+
+@torch.no_grad()
+def bicubic_roi(lr: np.ndarray, box: Box, scale: int) -> np.ndarray:
+    """Bicubic x``scale`` of one ROI, computed on the ROI plus 2 px of real context."""
+    x, y, w, h = box
+    win = padded_window(box, 2, lr.shape[0], lr.shape[1])
+    t = crop_to_tensor(lr, win, torch.float32, torch.device("cpu"))
+    up = F.interpolate(t, scale_factor=scale, mode="bicubic", align_corners=False)
+    ox, oy = (x - win[0]) * scale, (y - win[1]) * scale
+    return tensor_to_image(up[..., oy : oy + h * scale, ox : ox + w * scale])
+
+
+@torch.no_grad()
+def precrop_roi(model: torch.nn.Module, lr: np.ndarray, box: Box) -> np.ndarray:
+    """Pre-cropping baseline (backbone on the bare ROI, no padding)."""
+    p = next(model.parameters())
+    t = crop_to_tensor(lr, box, p.dtype, p.device)
+    boxes = torch.tensor([[0, 0, box[2], box[3]]], dtype=torch.long, device=p.device)
+    with autocast_for(model):
+        return tensor_to_image(model.base_only(t, boxes, roi_pad=0))
+
+
+def psnr(a: np.ndarray, b: np.ndarray, bit_depth: int) -> float:
+    """PSNR (dB) of two float [0, 1] images after rounding both to ``bit_depth``."""
+    qa = from_float01(a, bit_depth).astype(np.float64)
+    qb = from_float01(b, bit_depth).astype(np.float64)
+    peak = 255.0 if bit_depth == 8 else 65535.0
+    mse = float(np.mean((qa - qb) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(peak**2 / mse)
+
+
+def _label(tile: np.ndarray, text: str) -> np.ndarray:
+    bar = np.full((18, tile.shape[1], 3), 255, np.uint8)
+    cv2.putText(bar, text, (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([bar, tile], 0)
+
+
+def comparison_sheet(rows: list[list[tuple[str, np.ndarray]]]) -> np.ndarray:
+    """Stack labelled tiles: one row per ROI, columns (name, float RGB image), white gaps."""
+    rendered = []
+    for row in rows:
+        tiles = [_label(from_float01(img, 8), name) for name, img in row]
+        height = max(t.shape[0] for t in tiles)
+        tiles = [np.pad(t, ((0, height - t.shape[0]), (0, 4), (0, 0)), constant_values=255)
+                 for t in tiles]  # fmt: skip
+        rendered.append(np.concatenate(tiles, 1))
+    width = max(r.shape[1] for r in rendered)
+    rendered = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
+                for r in rendered]  # fmt: skip
+    return np.concatenate(rendered, 0)
+
+
+def process(job: Job, model: torch.nn.Module, args: argparse.Namespace, tmp: str) -> dict:
+    """Run one image into ``tmp/<stem>/``; returns its results.json entry."""
+    img = read_image(job.path)
+    scale = int(model.scale)
+    hr = None
+    if job.gt is not None:
+        hr = to_float01(read_image(job.gt).rgb[: img.height * scale, : img.width * scale])
+    k = None if args.context_window in (None, 0) else args.context_window
+    t0 = time.perf_counter()
+    outs = upscale_rois(model, img, job.rois, context_window=k, pim_tile=args.pim_tile)
+    seconds = time.perf_counter() - t0
+    folder = os.path.join(tmp, job.stem)
+    os.makedirs(folder, exist_ok=True)
+    entry: dict = dict(input=job.path, size=[img.height, img.width], conversions=job.conversions,
+                       gt=job.gt, seconds=round(seconds, 4), rois=[])  # fmt: skip
+    rows = []
+    for i, (box, sr) in enumerate(zip(job.rois, outs)):
+        x, y, w, h = box
+        name = f"roi{i:02d}_x{x}_y{y}_{w}x{h}.png"
+        write_png(os.path.join(folder, name), sr, img.bit_depth)
+        roi = dict(box=list(box), file=f"{job.stem}/{name}")
+        if not args.no_sheet or hr is not None:
+            bic = bicubic_roi(img.rgb, box, scale)
+            pre = precrop_roi(model, img.rgb, box)
+            row = [("bicubic", bic), ("pre-crop", pre), ("CLSR", sr)]
+            if hr is not None:
+                ref = hr[y * scale : (y + h) * scale, x * scale : (x + w) * scale]
+                row.append(("HR", ref))
+                roi["psnr"] = {n: round(psnr(im, ref, img.bit_depth), 4) for n, im in row[:3]}
+            rows.append(row)
+        entry["rois"].append(roi)
+    if not args.no_sheet:
+        write_png(os.path.join(folder, "sheet.png"), comparison_sheet(rows))
+    return entry
+
+
+def check_gt(job: Job, scale: int) -> None:
+    """The HR ground truth must be ``scale`` x the LR (up to a mod-crop)."""
+    if job.gt is None:
+        return
+    img, gt = image_hw(job.path), image_hw(job.gt)
+    hh, hw = img[0] * scale, img[1] * scale
+    if not (hh <= gt[0] < hh + scale and hw <= gt[1] < hw + scale):
+        raise InputError(
+            f"{os.path.basename(job.gt)}: HR is {gt[0]}x{gt[1]}, expected {hh}x{hw} "
+            f"({scale}x the LR {img[0]}x{img[1]})"
+        )
+
+
+def _move_into(src: str, dst: str) -> None:
+    """Move every file of ``src`` into ``dst`` (created), keeping the relative layout."""
+    for root, _, files in os.walk(src):
+        rel = os.path.relpath(root, src)
+        target = os.path.normpath(os.path.join(dst, rel))
+        os.makedirs(target, exist_ok=True)
+        for f in files:
+            os.replace(os.path.join(root, f), os.path.join(target, f))
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    """Validate everything, process all images into a temp folder, then move it to --out."""
+    from tqdm import tqdm
+
+    jobs = plan_jobs(args)
+    if not os.path.isfile(args.weights):
+        raise InputError(f"Weights file not found: {args.weights!r}")
+    read_network_opt(args.opt)
+    model = load_clsr(args.weights, args.opt, args.device, args.half and args.half_dtype,
+                      allow_unsafe_pickle=args.allow_unsafe_pickle or None)  # fmt: skip
+    for job in jobs:
+        check_gt(job, int(model.scale))
+    out = os.path.abspath(args.out)
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
+    try:
+        results = []
+        for job in tqdm(jobs, desc=PROG, unit="img", file=sys.stderr):
+            for note in job.conversions:
+                tqdm.write(f"{os.path.basename(job.path)}: {note}", file=sys.stderr)
+            results.append(process(job, model, args, tmp))
+        with open(os.path.join(tmp, "results.json"), "w") as f:
+            json.dump(dict(opt=args.opt, weights=args.weights, images=results), f, indent=1)
+        _move_into(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; returns the exit code (0 ok, 2 bad input, 1 other failure)."""
+    args = build_parser().parse_intermixed_args(argv)
+    try:
+        results = run(args)
+    except (InputError, ValueError, FileNotFoundError, UnsafeCheckpointError) as err:
+        print(f"{PROG}: error: {one_line(err)}", file=sys.stderr)
+        return 2
+    except (RuntimeError, OSError) as err:
+        print(f"{PROG}: error: {type(err).__name__}: {one_line(err)}", file=sys.stderr)
+        return 1
+    n = sum(len(r["rois"]) for r in results)
+    print(f"{PROG}: wrote {n} ROI(s) of {len(results)} image(s) to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""ROI input for inference: parsing (CLI strings, JSON), validation and context windows.
+
+Boxes are ``(x, y, w, h)`` in LR pixels (``clsr_plugin.data.roi``'s convention); validation and
+the clamp-by-shifting window maths are that module's (:func:`check_box`,
+:func:`padded_window`), reused here, not re-implemented.
+
+Context window: a huge image does not need to be context in full. The paper's Fig. 9 shows the
+gain of context saturating near 6x the ROI size; :func:`context_windows` gives each ROI a window
+of ``k`` times its longer side (the ROI grown by ``(k - 1) / 2`` of that side on every side,
+shifted inside the image), then merges windows whose bounding box is no larger than the
+windows themselves, so ROIs close together share one context (and one ``encode_context``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+
+from clsr_plugin.data.roi import check_box, padded_window
+
+Box = tuple[int, int, int, int]
+
+
+def parse_roi(text: str) -> Box:
+    """Parse ``"x,y,w,h"`` (integers, LR pixels).
+
+    Raises:
+        ValueError: not four integers, or a zero/negative size (naming the text).
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        if len(parts) != 4:
+            raise ValueError
+        x, y, w, h = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"ROI must be 'x,y,w,h' (four integers), got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise ValueError(f"ROI {text!r} has zero or negative size (w={w}, h={h})")
+    return x, y, w, h
+
+
+def _box_from_json(item: object, where: str) -> Box:
+    if isinstance(item, dict):
+        try:
+            item = [item["x"], item["y"], item["w"], item["h"]]
+        except KeyError:
+            raise ValueError(f"{where}: ROI object needs keys x, y, w, h, got {item!r}") from None
+    if not isinstance(item, (list, tuple)) or len(item) != 4:
+        raise ValueError(f"{where}: ROI must be [x, y, w, h], got {item!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in item):
+        raise ValueError(f"{where}: ROI must hold four integers, got {item!r}")
+    x, y, w, h = item
+    if w <= 0 or h <= 0:
+        raise ValueError(f"{where}: ROI {list(item)} has zero or negative size")
+    return x, y, w, h
+
+
+def load_rois_json(path: str, image_path: str) -> list[Box]:
+    """ROIs of one image from a JSON file or a folder of per-image JSON files.
+
+    Accepted layouts:
+      * folder: ``<folder>/<image stem>.json`` holding a list of ROIs;
+      * file with a list of ROIs: the same ROIs for every image;
+      * file with an object ``{image name or stem: [ROIs]}``.
+    A ROI is ``[x, y, w, h]`` or ``{"x": .., "y": .., "w": .., "h": ..}``.
+
+    Raises:
+        ValueError: missing/unparsable file, no entry for the image, or a malformed ROI.
+    """
+    name = os.path.basename(image_path)
+    stem = os.path.splitext(name)[0]
+    if os.path.isdir(path):
+        path = os.path.join(path, stem + ".json")
+    if not os.path.isfile(path):
+        raise ValueError(f"ROI JSON not found: {path!r}")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"Cannot parse ROI JSON {path!r}: {err}") from None
+    if isinstance(data, dict):
+        for key in (name, stem, image_path):
+            if key in data:
+                data = data[key]
+                break
+        else:
+            raise ValueError(f"ROI JSON {path!r} has no entry for image {name!r}")
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"ROI JSON {path!r}: expected a non-empty list of ROIs for {name!r}")
+    return [_box_from_json(item, f"{path}[{i}]") for i, item in enumerate(data)]
+
+
+def validate_rois(rois: Sequence[Sequence[int]], height: int, width: int) -> list[Box]:
+    """Check every ROI lies inside a ``height x width`` image (``ValueError`` names the ROI)."""
+    if len(rois) == 0:
+        raise ValueError("No ROI given")
+    return [check_box(r, height, width) for r in rois]
+
+
+def window_pad(roi_hw: tuple[int, int], k: float) -> int:
+    """LR pixels added on every side of a ROI for a context window of ``k`` x its longer side."""
+    if k < 1:
+        raise ValueError(f"context window factor must be >= 1, got {k}")
+    return math.ceil((k - 1) / 2 * max(roi_hw))
+
+
+def _union(a: Box, b: Box) -> Box:
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _worth_merging(a: Box, b: Box) -> bool:
+    """Merge two windows when their bounding box is no larger than the two together (so a
+    chain of overlapping windows never grows into a huge box of unused pixels)."""
+    u = _union(a, b)
+    return u[2] * u[3] <= a[2] * a[3] + b[2] * b[3]
+
+
+def context_windows(
+    rois: Sequence[Box],
+    height: int,
+    width: int,
+    k: float | None,
+    min_pad: int = 0,
+    merge: bool = True,
+) -> list[tuple[Box, list[int]]]:
+    """Group ROIs into context windows.
+
+    Args:
+        rois: validated boxes.
+        height, width: image size.
+        k: window size as a multiple of the ROI's longer side; ``None`` = the whole image.
+        min_pad: at least this many pixels around each ROI (e.g. the model's ``roi_pad`` so
+            the base window is unchanged by the context crop).
+        merge: merge windows whose bounding box is no larger than the two windows together
+            (one context for nearby ROIs); without it every ROI gets its own window (used to
+            measure the window's quality cost).
+
+    Returns:
+        ``[(window (x, y, w, h), [indices of the ROIs it serves]), ...]``; each ROI is in
+        exactly one. Merged windows never exceed the pixels of the windows they replace, so
+        memory stays bounded by (number of ROIs) x (window size).
+    """
+    if k is None:
+        return [((0, 0, width, height), list(range(len(rois))))]
+    groups: list[tuple[Box, list[int]]] = []
+    for i, box in enumerate(rois):
+        pad = max(window_pad((box[3], box[2]), k), int(min_pad))
+        groups.append((padded_window(box, pad, height, width), [i]))
+    merged = merge
+    while merged:  # merge overlapping windows until none overlap (few windows: quadratic is fine)
+        merged = False
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                if _worth_merging(groups[a][0], groups[b][0]):
+                    groups[a] = (_union(groups[a][0], groups[b][0]), groups[a][1] + groups[b][1])
+                    del groups[b]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [(win, sorted(idx)) for win, idx in groups]

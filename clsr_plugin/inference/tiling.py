@@ -1,0 +1,114 @@
+"""Tiled PIM: the PIM's per-stage context features computed tile by tile with a halo.
+
+The PIM runs a slim backbone over the whole context; its activations grow with the image.
+:func:`pim_features_tiled` computes the same per-stage features over tiles of ``tile`` LR pixels,
+each run on the tile grown by ``halo`` pixels of real context (clamped to the image) and cropped
+back, so peak activation memory is bounded by the tile size. With ``halo`` at least the PIM's
+receptive field (:func:`receptive_field`, measured exactly for convolutional backbones) every
+feature equals the untiled one (up to float summation order). Backbones with global operations
+(RCAN's channel attention pools over the whole input) or windowed attention across the whole
+depth (SwinIR) have a receptive field as large as the input: their tiled features approximate
+the untiled ones, better with a larger halo. Tile origins are multiples of the backbone's
+``pad_multiple`` (SwinIR's window) so the attention windows stay aligned with the full pass.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import Tensor, nn
+
+from clsr_plugin.archs.clsr_arch import ContextCache
+
+logger = logging.getLogger("clsr_plugin")
+
+
+@torch.no_grad()
+def receptive_field(pim: nn.Module, limit: int = 64) -> int:
+    """Radius (LR pixels) of the PIM's last-stage receptive field, measured by a gradient probe.
+
+    The gradient of the last-stage features at the centre of a ``(2 * limit + 1)``-square
+    random input (random, so no ReLU is dead everywhere) is non-zero exactly on the receptive
+    field of a convolutional net. Returns ``limit`` when the
+    field reaches the probe's border (global or very wide operations).
+    """
+    adapter = pim._adapter
+    p = next(pim.parameters())
+    size = 2 * limit + 1
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, adapter.in_channels, size, size, generator=g).to(p.device)
+    net = adapter.net
+    dtype = p.dtype
+    net.float()
+    try:
+        with torch.enable_grad():
+            x.requires_grad_(True)
+            feat = adapter.features(x)
+            feat[0, :, limit, limit].sum().backward()
+        mask = x.grad.abs().sum((0, 1)) > 0
+    finally:
+        net.to(dtype)
+    if not bool(mask.any()):
+        return 0
+    ys, xs = mask.nonzero(as_tuple=True)
+    radius = int(max(limit - ys.min(), ys.max() - limit, limit - xs.min(), xs.max() - limit))
+    return min(radius, limit)
+
+
+def _starts(length: int, tile: int) -> list[int]:
+    return list(range(0, length, tile))
+
+
+@torch.no_grad()
+def pim_features_tiled(pim: nn.Module, lq: Tensor, tile: int, halo: int) -> list[Tensor]:
+    """Per-stage PIM features of ``lq`` computed in tiles.
+
+    Args:
+        pim: the model's ``ProximityIntegrationModule``.
+        lq: (B, in, H, W) context.
+        tile: tile side in LR pixels (rounded up to the backbone's ``pad_multiple``).
+        halo: real context added around each tile (rounded up to ``pad_multiple``).
+
+    Returns:
+        Per-stage features, each (B, c', H, W), as ``pim.encode`` returns them cropped to H, W.
+    """
+    if tile < 1 or halo < 0:
+        raise ValueError(f"tile must be >= 1 and halo >= 0, got tile={tile}, halo={halo}")
+    m = int(pim._adapter.pad_multiple)
+    tile, halo = -(-tile // m) * m, -(-halo // m) * m
+    B, _, H, W = lq.shape
+    out: list[Tensor] | None = None
+    for y0 in _starts(H, tile):
+        for x0 in _starts(W, tile):
+            y1, x1 = min(H, y0 + tile), min(W, x0 + tile)
+            hy0, hx0 = max(0, y0 - halo), max(0, x0 - halo)
+            hy1, hx1 = min(H, y1 + halo), min(W, x1 + halo)
+            feats, _ = pim.encode(lq[:, :, hy0:hy1, hx0:hx1], False)
+            if out is None:
+                out = [f.new_zeros(B, f.shape[1], H, W) for f in feats]
+            for o, f in zip(out, feats):
+                o[:, :, y0:y1, x0:x1] = f[:, :, y0 - hy0 : y1 - hy0, x0 - hx0 : x1 - hx0]
+    assert out is not None
+    return out
+
+
+@torch.no_grad()
+def encode_context_tiled(
+    model: nn.Module, lq: Tensor, tile: int, halo: int | None = None
+) -> ContextCache:
+    """``model.encode_context(lq)`` with the PIM features computed by :func:`pim_features_tiled`.
+
+    Args:
+        model: a CLSR.
+        lq: (1, in, H, W) context.
+        tile: PIM tile side in LR pixels.
+        halo: context around each tile; ``None`` = the PIM's measured receptive field.
+    """
+    if model.pim is None:
+        return model.encode_context(lq)
+    if halo is None:
+        halo = receptive_field(model.pim)
+    gcm = model.gcm.encode(lq) if model.gcm is not None else None
+    feats = pim_features_tiled(model.pim, lq, tile, halo)
+    return ContextCache(lq, feats, gcm, None)

@@ -1,0 +1,102 @@
+"""``clsr-bench`` on a tiny real CLSR and two generated HR images: runs, JSON complete."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from _clsr_tiny import TINY_OPT, tiny_clsr, write_checkpoint
+
+from clsr_plugin.bench import METHODS, main, measure, run_method
+
+METHOD_FIELDS = {
+    "psnr_roi_mean", "ssim_roi_mean", "psnr_image_pooled", "ssim_image_pooled", "rois",
+    "capped_rois",
+    "ms_single_roi", "ms_per_image", "ms_per_roi_amortised", "peak_mem_mb",
+    "gmacs_per_roi", "gflops_per_roi", "gflops_per_roi_amortised",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    data = root / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(96, 120), (100, 97)]):
+        img = cv2.GaussianBlur((rng.random((h, w, 3)) * 255).astype(np.uint8), (5, 5), 1.5)
+        cv2.imwrite(str(data / f"img{i}.png"), img)
+    flat = np.full((96, 96, 3), 128, np.uint8)  # exact reconstruction -> capped PSNR
+    cv2.imwrite(str(data / "flat.png"), flat)
+    weights, opt = write_checkpoint(tiny_clsr(trained=False), str(root))
+    out = root / "out"
+    argv = ["--opt", opt, "--weights", weights, "--data", str(data), "--roi", "12", "--out",
+            str(out), "--device", "cpu", "--repeats", "1", "--warmup", "0", "--timing-images",
+            "1", "--multi-roi", "1", "5", "--context-windows", "1", "2", "0"]  # fmt: skip
+    assert main(argv) == 0
+    return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text()
+
+
+def test_json_has_every_field(report):
+    rep, md = report
+    assert {"opt", "weights", "device", "dtype", "scale", "roi_pad", "warmup", "repeats",
+            "threads", "torch"} <= set(rep["config"])  # fmt: skip
+    (res,) = rep["results"]
+    assert res["roi"] == 12 and res["images"] == 3
+    assert res["rois"] == (24 // 12) * (30 // 12) + (25 // 12) * (24 // 12) + 4
+    for m in METHODS:
+        row = res["methods"][m]
+        assert METHOD_FIELDS <= set(row), m
+        assert all(row[k] is not None for k in METHOD_FIELDS if k != "peak_mem_mb")
+    assert set(res["clsr_gflops_split"]) == {"clsr_decode_base", "clsr_decode_gcm",
+                                             "clsr_context_gcm", "clsr_context_pim"}  # fmt: skip
+    assert {(r["n_rois"], r["method"]) for r in res["multi_roi"]} == {
+        (n, m) for n in (1, 5) for m in ("pre_pad", "post", "clsr")
+    }
+    assert [r["k"] for r in res["context_window"]] == [1.0, 2.0, None]
+    for line in ("Pre-cropping (no pad)", "Post-cropping", "CLSR", "Multi-ROI", "Context window"):
+        assert line in md
+
+
+def test_numbers_are_consistent(report):
+    rep, _ = report
+    res = rep["results"][0]
+    m = res["methods"]
+    # a fresh CLSR is its backbone on the padded window: identical quality to pre-cropping(pad)
+    for k in ("psnr_roi_mean", "ssim_roi_mean", "psnr_image_pooled"):
+        assert m["clsr"][k] == m["pre_pad"][k]
+    assert m["pre_nopad"]["capped_rois"] == 4  # the flat image's 4 ROIs are exact
+    assert m["pre_nopad"]["gflops_per_roi"] < m["pre_pad"]["gflops_per_roi"]
+    assert m["pre_pad"]["gflops_per_roi"] < m["post"]["gflops_per_roi"]
+    assert m["clsr"]["gflops_per_roi_amortised"] < m["clsr"]["gflops_per_roi"]
+    # whole-image context == the CLSR row; K=1 clips the base window to the ROI == no padding
+    whole, k1 = res["context_window"][-1], res["context_window"][0]
+    assert whole["psnr_roi_mean"] == pytest.approx(m["clsr"]["psnr_roi_mean"], abs=1e-9)
+    assert k1["psnr_roi_mean"] == pytest.approx(m["pre_nopad"]["psnr_roi_mean"], abs=1e-9)
+
+
+def test_methods_shapes_and_measure():
+    model = tiny_clsr()
+    lq = torch.rand(1, 3, 30, 40)
+    boxes = torch.tensor([[0, 0, 10, 10], [25, 18, 10, 10]])
+    outs = {m: run_method(model, m, lq, boxes) for m in METHODS}
+    for o in outs.values():
+        assert o.shape == (2, 3, 40, 40)
+    with torch.no_grad():
+        cache = model.encode_context(lq)
+        torch.testing.assert_close(outs["clsr"], model.decode(cache, boxes))
+    r = measure(lambda: run_method(model, "post", lq, boxes), torch.device("cpu"), 0, 2)
+    assert r["ms"] > 0 and (r["peak_mem_mb"] is None or r["peak_mem_mb"] >= 0)
+    with pytest.raises(ValueError, match="Unknown method"):
+        run_method(model, "nope", lq, boxes)
+
+
+def test_bad_options_fail_cleanly(tmp_path, capsys):
+    assert main(["--opt", str(tmp_path / "none.yml"), "--out", str(tmp_path / "o")]) == 2
+    assert "Options file not found" in capsys.readouterr().err
+    assert main(["--opt", str(tmp_path / "none.yml"), "--out", str(tmp_path / "o")]) == 2
+    opt = tmp_path / "opt.yml"
+    opt.write_text(json.dumps({"network_g": TINY_OPT}))
+    assert main(["--opt", str(opt), "--data", str(tmp_path / "nodata"), "--out", "o"]) == 2
+    assert "Input not found" in capsys.readouterr().err

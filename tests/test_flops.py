@@ -1,0 +1,83 @@
+"""FLOPs accounting: the paper's pre-cropping numbers and the CLSR split."""
+
+import functools
+
+import pytest
+import torch
+from _clsr_tiny import tiny_clsr
+
+from clsr_plugin.flops import (
+    PAPER_BACKBONES,
+    backbone_macs,
+    build_backbone,
+    clsr_macs,
+    count_macs,
+    depth_extrapolated_macs,
+    gflops,
+)
+
+# Deep models are counted from two shallow copies (the JIT trace of the full RCAN / SwinIR takes
+# tens of seconds on a loaded CPU); the extrapolation is cross-checked against full traces below.
+DEEP = {"RCAN": "num_group", "SwinIR": "depths"}
+
+
+@functools.cache
+def traced(name: str) -> int:
+    """Full-trace MACs at 24x24 (analysed once per backbone per session)."""
+    return backbone_macs(build_backbone(PAPER_BACKBONES[name][0]), 24, 24)
+
+
+@pytest.mark.parametrize("name", list(PAPER_BACKBONES))
+def test_paper_precropping_gflops_within_2_percent(name):
+    opt, paper = PAPER_BACKBONES[name]
+    if name in DEEP:
+        macs = depth_extrapolated_macs(opt, DEEP[name], 24, 24)
+    else:
+        macs = traced(name)
+    assert gflops(macs) == pytest.approx(paper, rel=0.02), (name, macs / 1e9)
+
+
+@pytest.mark.parametrize(("name", "key"), [("SRResNet", "num_block"), ("SwinIR-light", "depths")])
+def test_depth_extrapolation_equals_full_trace(name, key):
+    opt = PAPER_BACKBONES[name][0]
+    assert depth_extrapolated_macs(opt, key, 24, 24) == traced(name)
+
+
+def test_gflops_is_twice_macs():
+    net = torch.nn.Conv2d(3, 8, 3, padding=1)
+    macs = count_macs(net, (torch.zeros(1, 3, 10, 10),))
+    assert macs == 3 * 8 * 9 * 100
+    assert gflops(macs) == pytest.approx(2 * macs / 1e9)
+
+
+def test_callable_needs_owner():
+    with pytest.raises(ValueError, match="owner"):
+        count_macs(lambda x: x * 2, (torch.zeros(1),))
+
+
+def test_clsr_split_and_amortisation():
+    model = tiny_clsr()
+    one = clsr_macs(model, (40, 56), (12, 12), n_rois=1)
+    many = clsr_macs(model, (40, 56), (12, 12), n_rois=10)
+    # baselines are the backbone on 12x12, the 20x20 padded window, the whole 40x56 image
+    assert one["pre_nopad"] == backbone_macs(model.base, 12, 12)
+    assert one["pre_pad"] == backbone_macs(model.base, 20, 20)
+    assert one["post"] == backbone_macs(model.base, 40, 56)
+    assert one["pre_nopad"] < one["pre_pad"] < one["post"]
+    # context work is GCM + PIM, both non-zero; the PIM is the slim copy over the context
+    assert one["clsr_context"] == one["clsr_context_gcm"] + one["clsr_context_pim"]
+    assert one["clsr_context_gcm"] > 0 and 0 < one["clsr_context_pim"] < one["post"]
+    # per-ROI decode: base on the padded window plus GCM attention and 1x1 fusions
+    assert one["clsr_decode_gcm"] > 0
+    assert one["pre_pad"] <= one["clsr_decode_base"] < 1.1 * one["pre_pad"]
+    assert one["clsr_per_roi"] == one["clsr_decode"] + one["clsr_context"]
+    assert many["clsr_per_roi"] == pytest.approx(one["clsr_decode"] + one["clsr_context"] / 10)
+    assert many["post_per_roi"] == pytest.approx(one["post"] / 10)
+
+
+def test_clsr_macs_rejects_bad_sizes():
+    model = tiny_clsr(trained=False)
+    with pytest.raises(ValueError, match="does not fit"):
+        clsr_macs(model, (10, 10), (12, 12))
+    with pytest.raises(ValueError, match="n_rois"):
+        clsr_macs(model, (20, 20), (12, 12), n_rois=0)
