@@ -53,8 +53,6 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["clsr_plugin", "clsr_plugin.*"]),
     py_modules=["_clsr_plugin_autoload"],
-    package_data={"clsr_plugin": ["demo/*.yml"]},
-    include_package_data=True,
     install_requires=[
         "torch",
         "torchvision",
@@ -74,6 +72,9 @@ setup(
         "console_scripts": [
             "clsr-train=clsr_plugin.train:main",
             "clsr-test=clsr_plugin.test:main",
+            "clsr-infer=clsr_plugin.infer:main",
+            "clsr-bench=clsr_plugin.bench:main",
+            "clsr-demo=clsr_plugin.demo:main",
         ]
     },
     cmdclass={"build_py": BuildPyWithPth},

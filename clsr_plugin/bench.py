@@ -40,6 +40,7 @@ import torch
 from clsr_plugin.flops import clsr_macs, gflops
 from clsr_plugin.inference.api import autocast_for, load_clsr, upscale_rois
 from clsr_plugin.models.roi_metrics import RoiMetricAccumulator
+from clsr_plugin.models.roi_restore import restore_rois
 from clsr_plugin.utils.image_io import (
     from_float01,
     list_images,
@@ -95,35 +96,19 @@ def crop_hr(hr: np.ndarray, boxes: torch.Tensor, scale: int) -> list[np.ndarray]
 
 
 # ---------------------------------------------------------------- methods --------------------
-def _batches(boxes: torch.Tensor, batch: int):
-    return (boxes[i : i + batch] for i in range(0, len(boxes), batch))
-
-
 @torch.no_grad()
 def run_method(
     model: torch.nn.Module, method: str, lq: torch.Tensor, boxes: torch.Tensor, batch: int = 64
 ) -> torch.Tensor:
-    """SR of ``boxes`` (n, 4) of ``lq`` (1, 3, H, W) with one method -> (n, 3, s*h, s*w)."""
+    """SR of ``boxes`` (n, 4, one size) of ``lq`` (1, 3, H, W) with one method.
+
+    Returns:
+        (n, 3, s*h, s*w), float32 (the model may run under autocast).
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; expected one of {METHODS}")
     with autocast_for(model):
-        return _run_method(model, method, lq, boxes, batch).float()
-
-
-def _run_method(model, method: str, lq: torch.Tensor, boxes: torch.Tensor, batch: int):
-    if method == "pre_nopad":
-        return torch.cat([model.base_only(lq, b, roi_pad=0) for b in _batches(boxes, batch)])
-    if method == "pre_pad":
-        return torch.cat([model.base_only(lq, b) for b in _batches(boxes, batch)])
-    if method == "post":
-        H, W = lq.shape[-2:]
-        whole = torch.tensor([[0, 0, W, H]], dtype=torch.long, device=lq.device)
-        sr = model.base_only(lq, whole, roi_pad=0)[0]
-        s = int(model.scale)
-        return torch.stack([sr[:, y * s : (y + h) * s, x * s : (x + w) * s]
-                            for x, y, w, h in boxes.tolist()])  # fmt: skip
-    if method == "clsr":
-        cache = model.encode_context(lq)
-        return torch.cat([model.decode(cache, b) for b in _batches(boxes, batch)])
-    raise ValueError(f"Unknown method {method!r}; expected one of {METHODS}")
+        return torch.stack(restore_rois(model, lq, boxes, (method,), batch)[method]).float()
 
 
 # ---------------------------------------------------------------- timing / memory ------------

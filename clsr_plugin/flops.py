@@ -89,7 +89,8 @@ def count_macs(
         if owner is None:
             raise ValueError("count_macs: a plain callable needs `owner` (the module it uses)")
         model = _Call(model, owner)
-    was_training = model.training
+    target = owner if isinstance(model, _Call) else model  # whose train/eval mode to restore
+    was_training = target.training
     model.eval()
     logger = logging.getLogger("mmengine")
     level = logger.level
@@ -105,7 +106,7 @@ def count_macs(
             counts = analyzer.by_module()
     finally:
         logger.setLevel(level)
-        model.train(was_training)
+        target.train(was_training)
     if isinstance(model, _Call):
         counts = {
             ("" if k in ("", "owner") else k[len("owner.") :]): v

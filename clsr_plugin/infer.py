@@ -24,7 +24,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -41,6 +40,7 @@ from clsr_plugin.inference.api import (
 )
 from clsr_plugin.inference.rois import Box, load_rois_json, parse_roi, validate_rois
 from clsr_plugin.utils.checkpoint import UnsafeCheckpointError
+from clsr_plugin.utils.comparison_sheet import comparison_sheet
 from clsr_plugin.utils.image_io import (
     from_float01,
     list_images,
@@ -203,27 +203,6 @@ def psnr(a: np.ndarray, b: np.ndarray, bit_depth: int) -> float:
     return float("inf") if mse == 0 else 10.0 * np.log10(peak**2 / mse)
 
 
-def _label(tile: np.ndarray, text: str) -> np.ndarray:
-    bar = np.full((18, tile.shape[1], 3), 255, np.uint8)
-    cv2.putText(bar, text, (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-    return np.concatenate([bar, tile], 0)
-
-
-def comparison_sheet(rows: list[list[tuple[str, np.ndarray]]]) -> np.ndarray:
-    """Stack labelled tiles: one row per ROI, columns (name, float RGB image), white gaps."""
-    rendered = []
-    for row in rows:
-        tiles = [_label(from_float01(img, 8), name) for name, img in row]
-        height = max(t.shape[0] for t in tiles)
-        tiles = [np.pad(t, ((0, height - t.shape[0]), (0, 4), (0, 0)), constant_values=255)
-                 for t in tiles]  # fmt: skip
-        rendered.append(np.concatenate(tiles, 1))
-    width = max(r.shape[1] for r in rendered)
-    rendered = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
-                for r in rendered]  # fmt: skip
-    return np.concatenate(rendered, 0)
-
-
 def process(job: Job, model: torch.nn.Module, args: argparse.Namespace, tmp: str) -> dict:
     """Run one image into ``tmp/<stem>/``; returns its results.json entry."""
     img = read_image(job.path)
@@ -256,7 +235,9 @@ def process(job: Job, model: torch.nn.Module, args: argparse.Namespace, tmp: str
             rows.append(row)
         entry["rois"].append(roi)
     if not args.no_sheet:
-        write_png(os.path.join(folder, "sheet.png"), comparison_sheet(rows))
+        labels = [name for name, _ in rows[0]]
+        tiles = [[from_float01(img, 8) for _, img in row] for row in rows]
+        write_png(os.path.join(folder, "sheet.png"), comparison_sheet(tiles, labels))
     return entry
 
 

@@ -81,3 +81,11 @@ def test_clsr_macs_rejects_bad_sizes():
         clsr_macs(model, (10, 10), (12, 12))
     with pytest.raises(ValueError, match="n_rois"):
         clsr_macs(model, (20, 20), (12, 12), n_rois=0)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_count_macs_leaves_the_owner_in_its_mode(training):
+    net = torch.nn.Conv2d(3, 4, 3, padding=1).train(training)
+    macs = count_macs(lambda x: net(x) * 2, (torch.zeros(1, 3, 5, 5),), owner=net)
+    assert macs == 3 * 4 * 9 * 25
+    assert net.training is training

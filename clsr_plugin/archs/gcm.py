@@ -260,11 +260,12 @@ class GlobalContextModule(nn.Module):
         k_xy = cache.key_xy.to(z.device)[None].expand(n, -1, -1)
         dist = torch.cdist(q_xy, k_xy, compute_mode="donot_use_mm_for_euclid_dist")
         slope = F.softplus(self.distance_weight).view(1, -1, 1, 1)
-        logits = logits - slope * torch.log1p(dist)[:, None]
+        # coordinates and the bias stay float32; the logits keep the features' dtype (bf16 ok)
+        logits = logits - (slope * torch.log1p(dist)[:, None]).to(logits.dtype)
         null = self.alpha.view(1, -1, 1, 1).expand(n, -1, hq * wq, 1).to(logits.dtype)
         attn = torch.softmax(torch.cat([null, logits], -1), dim=-1)
         g = torch.matmul(attn[..., 1:], value.to(attn.dtype))
-        g = g + attn[..., :1] * self.null_value[None, :, None, :]
+        g = g + attn[..., :1] * self.null_value[None, :, None, :].to(attn.dtype)
         g = g.transpose(1, 2).reshape(n, hq, wq, -1).permute(0, 3, 1, 2)
         return z + self.fuse(self.up(g, (h, w)))
 

@@ -19,15 +19,14 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from clsr_plugin.archs import load_backbone_weights
-from clsr_plugin.models.comparison_sheet import comparison_sheet
 from clsr_plugin.models.roi_crops import crop_rois
 from clsr_plugin.models.roi_flops import METHODS as COST_METHODS
 from clsr_plugin.models.roi_flops import RoiCostCounter
 from clsr_plugin.models.roi_metrics import PSNR_CAP, RoiMetricAccumulator
+from clsr_plugin.models.roi_restore import RESTORE_METHODS, restore_rois
 from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint
+from clsr_plugin.utils.comparison_sheet import comparison_sheet
 
-#: ROI restoration methods of the validation: CLSR and the two cropping baselines
-RESTORE_METHODS = ("clsr", "pre_pad", "pre_nopad", "post")
 _SHEET_LABELS = {
     "bicubic": "bicubic",
     "pre_pad": "pre",
@@ -195,57 +194,12 @@ class LocalSRModel(SRModel):
         roi_batch: int = 64,
         net: torch.nn.Module | None = None,
     ) -> dict[str, list[torch.Tensor]]:
-        """Restore every ROI of one image with CLSR and/or the cropping baselines.
+        """:func:`~clsr_plugin.models.roi_restore.restore_rois` with this model's network.
 
-        CLSR encodes the context once and decodes the ROIs in batches of ``roi_batch`` ROIs of
-        one size. ``pre_pad`` / ``pre_nopad``: the backbone alone on the padded window / the ROI.
-        ``post``: the backbone on the whole image (``base_only`` with a whole-image box, so
-        backbones that need padding get it), then cropped.
-
-        Args:
-            lq: (1, 3, H, W) LR image.
-            rois: (n, 4) boxes (sizes may differ).
-            methods: any of :data:`RESTORE_METHODS`.
-            roi_batch: ROIs per forward pass.
-            net: CLSR network (default: the EMA network if any, else ``net_g``); must be in
-                eval mode.
-
-        Returns:
-            ``method -> [ (3, s*h_i, s*w_i) for ROI i ]`` in the order of ``rois``.
+        ``net`` defaults to the EMA network if any, else ``net_g`` (it must be in eval mode).
         """
-        unknown = [m for m in methods if m not in RESTORE_METHODS]
-        if unknown:
-            raise ValueError(f"Unknown methods {unknown}; choose from {RESTORE_METHODS}.")
-        if roi_batch < 1:
-            raise ValueError(f"roi_batch must be >= 1, got {roi_batch}.")
         net = net if net is not None else self._eval_net()
-        height, width = lq.shape[-2:]
-        rois = rois.to(lq.device).long()
-        sizes = [tuple(b) for b in rois[:, 2:].tolist()]
-        out = {m: [None] * len(sizes) for m in methods}
-        cache = net.encode_context(lq) if "clsr" in methods else None
-        full_sr = None
-        if "post" in methods:
-            full = torch.tensor([[0, 0, width, height]], dtype=torch.long, device=lq.device)
-            full_sr = net.base_only(lq, full, roi_pad=0)
-        for size in sorted(set(sizes)):
-            index = [i for i, s in enumerate(sizes) if s == size]
-            for start in range(0, len(index), roi_batch):
-                chunk = index[start : start + roi_batch]
-                boxes = rois[chunk]
-                results = {}
-                if "clsr" in methods:
-                    results["clsr"] = net.decode(cache, boxes)
-                if "pre_pad" in methods:
-                    results["pre_pad"] = net.base_only(lq, boxes)
-                if "pre_nopad" in methods:
-                    results["pre_nopad"] = net.base_only(lq, boxes, roi_pad=0)
-                if full_sr is not None:
-                    results["post"] = crop_rois(full_sr, boxes, self.scale)
-                for m, batch in results.items():
-                    for j, i in enumerate(chunk):
-                        out[m][i] = batch[j]
-        return out
+        return restore_rois(net, lq, rois, methods, roi_batch)
 
     def test(self) -> None:
         """CLSR output for the fed ROIs: ``rois`` of one image, or one ``roi`` per context."""

@@ -24,31 +24,14 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from clsr_plugin.flops import count_macs
+
 METHODS = ("clsr", "clsr_amortized", "pre_pad", "pre_nopad", "post")
 
 
-class _Call(nn.Module):
-    """Presents ``fn(*inputs)`` over ``net`` as a module, for JIT-tracing counters."""
-
-    def __init__(self, net: nn.Module, fn: Callable):
-        super().__init__()
-        self.net = net
-        self._fn = fn
-
-    def forward(self, *inputs):
-        return self._fn(*inputs)
-
-
-def count_macs(net: nn.Module, fn: Callable, inputs: tuple) -> int:
+def _macs(net: nn.Module, fn: Callable, inputs: tuple) -> int:
     """Multiply-accumulates of one call ``fn(*inputs)`` that runs ``net``'s layers."""
-    from mmengine.analysis import FlopAnalyzer
-
-    analyzer = FlopAnalyzer(_Call(net, fn), inputs)
-    analyzer.unsupported_ops_warnings(False)
-    analyzer.uncalled_modules_warnings(False)
-    analyzer.tracer_warnings("none")
-    with torch.no_grad():
-        return int(analyzer.total())
+    return int(count_macs(fn, inputs, owner=net))
 
 
 class RoiCostCounter:
@@ -79,21 +62,21 @@ class RoiCostCounter:
         full = torch.tensor([[0, 0, width, height]], dtype=torch.long, device=lq.device)
         post = self._cached(
             ("post", height, width),
-            lambda: count_macs(net, lambda x: net.base_only(x, full, roi_pad=0), (lq,)),
+            lambda: _macs(net, lambda x: net.base_only(x, full, roi_pad=0), (lq,)),
         )
         sizes = [tuple(b) for b in rois[:, 2:].tolist()]
         out: dict[str, list[int]] = {m: [] for m in METHODS}
 
         def clsr_macs(box: torch.Tensor) -> int:
-            return count_macs(net, lambda x: net.decode(net.encode_context(x), box), (lq,))
+            return _macs(net, lambda x: net.decode(net.encode_context(x), box), (lq,))
 
         def decode_macs(box: torch.Tensor) -> int:
             with torch.no_grad():
                 cache = net.encode_context(lq)
-            return count_macs(net, lambda x: net.decode(cache, box), (lq,))
+            return _macs(net, lambda x: net.decode(cache, box), (lq,))
 
         def base_macs(box: torch.Tensor, pad: int | None) -> int:
-            return count_macs(net, lambda x: net.base_only(x, box, roi_pad=pad), (lq,))
+            return _macs(net, lambda x: net.base_only(x, box, roi_pad=pad), (lq,))
 
         for w, h in sorted(set(sizes)):
             box = rois[[sizes.index((w, h))]]

@@ -278,3 +278,17 @@ def test_decode_errors():
             model.decode(cache, _boxes([0, 0, 20, 2]), batch_index=torch.tensor([0]))
         with pytest.raises(ValueError, match="3 contexts and 2 boxes"):
             model.base_only(torch.rand(3, 3, H, W), _boxes([0, 0, 2, 2], [1, 1, 2, 2]))
+
+
+def test_bf16_weights_run_and_stay_close_to_fp32():
+    """A CLSR cast to bfloat16 (weights and input) runs end to end, GCM included."""
+    backbone = dict(type="MSRResNet", num_feat=16, num_block=4, upscale=4)
+    net = CLSR(backbone, roi_pad=4, gcm=dict(num_patches=16)).eval()
+    for p in net.parameters():  # leave identity-at-init so the GCM and PIM paths matter
+        p.data.normal_(0, 0.05)
+    lq, boxes = torch.rand(1, 3, 40, 40), torch.tensor([[4, 4, 12, 12]])
+    with torch.no_grad():
+        ref = net(lq, boxes)[0]
+        out = net.to(torch.bfloat16)(lq.bfloat16(), boxes)[0]
+    assert out.dtype == torch.bfloat16
+    assert (out.float() - ref).abs().max() < 0.05
