@@ -94,9 +94,10 @@ def _write_options(src: str, dst: str, updates: dict) -> dict:
     return opt
 
 
-def _run(cmd: list[str], cwd: str) -> None:
+def _run(cmd: list[str], cwd: str, threads: int) -> None:
     print("[demo] $ " + " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, cwd=cwd)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    proc = subprocess.run(cmd, cwd=cwd, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"[demo] command failed with exit code {proc.returncode}: {cmd[2:4]}")
 
@@ -123,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="demo_output", help="output folder")
     parser.add_argument("--options", default="options/demo", help="folder of the demo YAMLs")
     parser.add_argument("--iters", type=int, default=None, help="override total_iter")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default 1: the demo's tiny network gains little from more, "
+        "and on a busy machine extra OpenMP threads spin and slow it down many times over)",
+    )
     args = parser.parse_args(argv)
 
     out = osp.abspath(args.out)
@@ -145,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     _run(
         [sys.executable, "-m", "clsr_plugin.train", "-opt", "options/train.yml", "--auto_resume"],
         out,
+        args.threads,
     )
 
     weights = osp.join(out, "experiments", name, "models", "net_g_latest.pth")
@@ -159,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     results = osp.join(out, "results", test_opt["name"])
     if osp.isdir(results):  # BasicSR would rename it to *_archived_<time>; keep one copy
         shutil.rmtree(results)
-    _run([sys.executable, "-m", "clsr_plugin.test", "-opt", "options/test.yml"], out)
+    _run([sys.executable, "-m", "clsr_plugin.test", "-opt", "options/test.yml"], out, args.threads)
 
     dataset = test_opt["datasets"]["test_1"]["name"]
     with open(osp.join(results, f"metrics_{dataset}.json")) as f:
