@@ -175,23 +175,21 @@ def measure(
 
 
 # ---------------------------------------------------------------- benchmark parts ------------
-def _flops_for(model, cache: dict, hw: tuple[int, int], roi: int, n: int) -> dict | None:
+def _flops_for(model, cache: dict, hw: tuple[int, int], roi: int) -> dict:
+    """:func:`clsr_macs` of one (image size, ROI size), traced once (costs depend on shapes)."""
     key = (hw, roi)
     if key not in cache:
         cache[key] = clsr_macs(model, hw, (roi, roi), 1)
-    f = dict(cache[key])
-    f["clsr_per_roi_amortised"] = f["clsr_decode"] + f["clsr_context"] / n
-    return f
+    return cache[key]
 
 
 def _method_gmacs(f: dict, method: str, amortised: bool, n: int) -> float:
-    if method == "pre_nopad":
-        return f["pre_nopad"]
-    if method == "pre_pad":
-        return f["pre_pad"]
+    """MACs per ROI of ``method``; ``amortised``: whole-image work shared by the ``n`` ROIs."""
     if method == "post":
         return f["post"] / n if amortised else f["post"]
-    return f["clsr_decode"] + f["clsr_context"] / n if amortised else f["clsr_per_roi"]
+    if method == "clsr":
+        return f["clsr_decode"] + f["clsr_context"] / n if amortised else f["clsr_per_roi"]
+    return f[method]
 
 
 def bench_dataset(model, folder: str, roi: int, args, device, dtype) -> dict:
@@ -232,7 +230,7 @@ def bench_dataset(model, folder: str, roi: int, args, device, dtype) -> dict:
                         max(one["peak_mem_mb"], all_r["peak_mem_mb"] or 0)
                     )
         if not args.no_flops:
-            f = _flops_for(model, flops_cache, tuple(lq.shape[-2:]), roi, n)
+            f = _flops_for(model, flops_cache, tuple(lq.shape[-2:]), roi)
             split.append(f)
             for m in METHODS:
                 macs[m]["single"].append(_method_gmacs(f, m, False, n))
@@ -280,7 +278,7 @@ def multi_roi(model, images, roi: int, args, device, flops_cache: dict) -> list[
                 if r["peak_mem_mb"] is not None:
                     mem.append(r["peak_mem_mb"])
                 if not args.no_flops:
-                    f = _flops_for(model, flops_cache, (H, W), roi, n)
+                    f = _flops_for(model, flops_cache, (H, W), roi)
                     fl.append(gflops(_method_gmacs(f, m, True, n)))
             rows.append(dict(n_rois=n, method=m, ms_total=float(np.mean(ms)),
                              ms_per_roi=float(np.mean(ms)) / n,
@@ -303,9 +301,9 @@ def context_tradeoff(model, images, roi: int, args, device) -> list[dict]:
         acc, ms, ctx_px = RoiMetricAccumulator(), [], []
         for lq, hr, boxes in images:
             b = [tuple(r) for r in boxes.tolist()]
-            t0 = time.perf_counter()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
             sr = upscale_rois(model, lq[0], b, context_window=kk, batch_size=args.batch,
                               min_context_pad=0, merge_windows=False)  # fmt: skip
             if device.type == "cuda":
@@ -332,7 +330,7 @@ def synthetic(model, sizes: Sequence[int], roi: int, args, device, dtype) -> lis
         one = torch.tensor([[size // 2, size // 2, roi, roi]], device=device)
         many = _random_boxes(size, size, roi, max(args.multi_roi), 0, device)
         for label, boxes in (("1", one), (str(len(many)), many)):
-            for m in ("pre_nopad", "pre_pad", "post", "clsr"):
+            for m in METHODS:
                 try:
                     r = measure(lambda m=m, b=boxes, x=lq: run_method(model, m, x, b, args.batch),
                                 device, args.warmup, args.repeats)  # fmt: skip

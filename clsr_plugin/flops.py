@@ -108,10 +108,12 @@ def count_macs(
         logger.setLevel(level)
         target.train(was_training)
     if isinstance(model, _Call):
+        # '' stays the root (the total); 'owner' alone would miss the ops the callable runs
+        # outside the owner's submodules (e.g. CLSR's own interpolation in ``decode``)
         counts = {
-            ("" if k in ("", "owner") else k[len("owner.") :]): v
+            k[len("owner.") :] if k else k: v
             for k, v in counts.items()
-            if k in ("", "owner") or k.startswith("owner.")
+            if not k or k.startswith("owner.")
         }
     return {k: int(v) for k, v in counts.items()}
 
@@ -192,13 +194,13 @@ def clsr_macs(
 
     Returns:
         MAC counts: ``pre_nopad`` (backbone on the bare ROI), ``pre_pad`` (backbone on the
-        padded window), ``post`` (backbone on the whole context), ``clsr_decode`` (per ROI:
-        base + GCM query/attention + fusion), ``clsr_decode_base`` / ``clsr_decode_gcm``
-        (that split), ``clsr_context`` (once per image) with ``clsr_context_gcm`` /
-        ``clsr_context_pim``, ``clsr_per_roi`` (= decode + context / n) and the inputs.
+        padded window), ``post`` (backbone on the whole context), all three through
+        ``model.base_only`` (a backbone's input padding, e.g. SwinIR's, counted as run),
+        ``clsr_decode`` (per ROI: base + GCM query/attention + fusion), ``clsr_decode_base`` /
+        ``clsr_decode_gcm`` (that split), ``clsr_context`` (once per image) with
+        ``clsr_context_gcm`` / ``clsr_context_pim``, ``clsr_per_roi`` (= decode + context / n)
+        and the inputs.
     """
-    from clsr_plugin.data.roi import padded_window
-
     H, W = map(int, context_hw)
     h, w = map(int, roi_hw)
     if not (0 < h <= H and 0 < w <= W):
@@ -207,9 +209,11 @@ def clsr_macs(
         raise ValueError(f"n_rois must be >= 1, got {n_rois}")
     p = next(model.parameters())
     lq = torch.zeros(1, 3, H, W, dtype=p.dtype, device=p.device)
-    box = ((W - w) // 2, (H - h) // 2, w, h)
-    _, _, ww, wh = padded_window(box, model.roi_pad, H, W)
-    base = model.base
+    boxes = _boxes([((W - w) // 2, (H - h) // 2, w, h)], p.device)
+
+    def base_only(b: torch.Tensor, pad: int | None) -> int:
+        return count_macs(lambda x: model.base_only(x, b, roi_pad=pad), (lq,), owner=model)
+
     out: dict[str, float] = {
         "context_h": H,
         "context_w": W,
@@ -217,11 +221,10 @@ def clsr_macs(
         "roi_w": w,
         "roi_pad": int(model.roi_pad),
         "n_rois": int(n_rois),
-        "pre_nopad": backbone_macs(base, h, w),
-        "pre_pad": backbone_macs(base, wh, ww),
-        "post": backbone_macs(base, H, W),
+        "pre_nopad": base_only(boxes, 0),
+        "pre_pad": base_only(boxes, None),
+        "post": base_only(_boxes([(0, 0, W, H)], p.device), 0),
     }
-    boxes = _boxes([box], p.device)
     with torch.no_grad():
         cache = model.encode_context(lq)
 
@@ -234,19 +237,14 @@ def clsr_macs(
     ctx = count_macs(encode, (lq,), owner=model, by_module=True)
     dec = count_macs(decode, (boxes,), owner=model, by_module=True)
     out["clsr_context"] = ctx[""]
-    out["clsr_context_pim"] = _sum_prefix(ctx, "pim")
+    out["clsr_context_pim"] = ctx.get("pim", 0)  # 0: no PIM
     out["clsr_context_gcm"] = ctx[""] - out["clsr_context_pim"]
     out["clsr_decode"] = dec[""]
-    out["clsr_decode_gcm"] = _sum_prefix(dec, "gcm")
+    out["clsr_decode_gcm"] = dec.get("gcm", 0)  # 0: no GCM
     out["clsr_decode_base"] = dec[""] - out["clsr_decode_gcm"]
     out["clsr_per_roi"] = out["clsr_decode"] + out["clsr_context"] / n_rois
     out["post_per_roi"] = out["post"] / n_rois
     return out
-
-
-def _sum_prefix(counts: dict[str, int], prefix: str) -> int:
-    """MACs of the top-level submodule ``prefix`` (0 when it does not exist or ran nothing)."""
-    return int(counts.get(prefix, 0))
 
 
 def _flatten(obj: Any) -> tuple[torch.Tensor, ...]:

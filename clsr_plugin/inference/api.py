@@ -285,11 +285,16 @@ def upscale_rois(
     dtype, device = _model_dtype_device(model)
     min_pad = int(model.roi_pad) if min_context_pad is None else int(min_context_pad)
     groups = context_windows(boxes, height, width, context_window, min_pad, merge_windows)
+    halo = None
+    if pim_tile is not None and model.pim is not None:  # measured once, not per window
+        from clsr_plugin.inference.tiling import receptive_field
+
+        halo = receptive_field(model.pim)
     out: list[np.ndarray | None] = [None] * len(boxes)
     for window, members in groups:
         lq = crop_to_tensor(arr, window, dtype, device)
         with autocast_for(model):
-            cache = encode_context(model, lq, pim_tile)
+            cache = encode_context(model, lq, pim_tile, halo)
         by_size: dict[tuple[int, int], list[int]] = {}
         for i in members:
             by_size.setdefault((boxes[i][2], boxes[i][3]), []).append(i)
@@ -309,10 +314,13 @@ def upscale_rois(
     return out  # type: ignore[return-value]
 
 
-def encode_context(model: nn.Module, lq: torch.Tensor, pim_tile: int | None = None) -> Any:
-    """``model.encode_context(lq)``, with the PIM computed in tiles when ``pim_tile`` is set."""
+def encode_context(
+    model: nn.Module, lq: torch.Tensor, pim_tile: int | None = None, halo: int | None = None
+) -> Any:
+    """``model.encode_context(lq)``, with the PIM computed in tiles when ``pim_tile`` is set
+    (``halo``: context around each tile, ``None`` = the PIM's measured receptive field)."""
     if pim_tile is None:
         return model.encode_context(lq)
     from clsr_plugin.inference.tiling import encode_context_tiled
 
-    return encode_context_tiled(model, lq, pim_tile)
+    return encode_context_tiled(model, lq, pim_tile, halo)

@@ -56,10 +56,6 @@ def receptive_field(pim: nn.Module, limit: int = 64) -> int:
     return min(radius, limit)
 
 
-def _starts(length: int, tile: int) -> list[int]:
-    return list(range(0, length, tile))
-
-
 @torch.no_grad()
 def pim_features_tiled(pim: nn.Module, lq: Tensor, tile: int, halo: int) -> list[Tensor]:
     """Per-stage PIM features of ``lq`` computed in tiles.
@@ -79,8 +75,8 @@ def pim_features_tiled(pim: nn.Module, lq: Tensor, tile: int, halo: int) -> list
     tile, halo = -(-tile // m) * m, -(-halo // m) * m
     B, _, H, W = lq.shape
     out: list[Tensor] | None = None
-    for y0 in _starts(H, tile):
-        for x0 in _starts(W, tile):
+    for y0 in range(0, H, tile):
+        for x0 in range(0, W, tile):
             y1, x1 = min(H, y0 + tile), min(W, x0 + tile)
             hy0, hx0 = max(0, y0 - halo), max(0, x0 - halo)
             hy1, hx1 = min(H, y1 + halo), min(W, x1 + halo)

@@ -1,10 +1,10 @@
 """Compute cost per ROI of CLSR and of the pre-/post-cropping baselines.
 
-Counted with mmengine's :class:`~mmengine.analysis.FlopAnalyzer` (fvcore lineage: a JIT trace;
-convolutions, linear layers, matmul/bmm/einsum, norms and upsampling are counted, element-wise
-ops are not). It counts **multiply-accumulates** (MACs); the paper's "FLOPs" are 2 x MACs
-(ClassSR's convention). Costs depend only on shapes, so each (image size, ROI size) is traced
-once and cached.
+Counted by :func:`clsr_plugin.flops.clsr_macs` (mmengine's
+:class:`~mmengine.analysis.FlopAnalyzer`, a JIT trace; convolutions, linear layers,
+matmul/bmm/einsum, norms and upsampling are counted, element-wise ops are not). It counts
+**multiply-accumulates** (MACs); the paper's "FLOPs" are 2 x MACs (ClassSR's convention). Costs
+depend only on shapes, so each (image size, ROI size) is traced once and cached.
 
 Per ROI of an image of H x W with n ROIs:
 
@@ -19,72 +19,45 @@ Per ROI of an image of H x W with n ROIs:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
-from clsr_plugin.flops import count_macs
+from clsr_plugin.flops import clsr_macs
 
 METHODS = ("clsr", "clsr_amortized", "pre_pad", "pre_nopad", "post")
-
-
-def _macs(net: nn.Module, fn: Callable, inputs: tuple) -> int:
-    """Multiply-accumulates of one call ``fn(*inputs)`` that runs ``net``'s layers."""
-    return int(count_macs(fn, inputs, owner=net))
 
 
 class RoiCostCounter:
     """MACs per ROI for each method, cached by (method, image size, ROI size)."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple, int] = {}
-
-    def _cached(self, key: tuple, compute: Callable[[], int]) -> int:
-        if key not in self._cache:
-            self._cache[key] = compute()
-        return self._cache[key]
+        self._cache: dict[tuple, float] = {}
 
     def image_costs(
         self, net: nn.Module, lq: torch.Tensor, rois: torch.Tensor
-    ) -> dict[str, list[int]]:
+    ) -> dict[str, list[float]]:
         """MACs of each ROI of one image under every method of :data:`METHODS`.
 
         Args:
-            net: a CLSR network in eval mode.
-            lq: (1, 3, H, W) LR image (the context).
+            net: a CLSR network.
+            lq: (1, 3, H, W) LR image (the context; only its size matters).
             rois: (n, 4) boxes.
 
         Returns:
             ``method -> [MACs of ROI i]``.
         """
-        height, width = lq.shape[-2:]
-        full = torch.tensor([[0, 0, width, height]], dtype=torch.long, device=lq.device)
-        post = self._cached(
-            ("post", height, width),
-            lambda: _macs(net, lambda x: net.base_only(x, full, roi_pad=0), (lq,)),
-        )
+        height, width = int(lq.shape[-2]), int(lq.shape[-1])
         sizes = [tuple(b) for b in rois[:, 2:].tolist()]
-        out: dict[str, list[int]] = {m: [] for m in METHODS}
-
-        def clsr_macs(box: torch.Tensor) -> int:
-            return _macs(net, lambda x: net.decode(net.encode_context(x), box), (lq,))
-
-        def decode_macs(box: torch.Tensor) -> int:
-            with torch.no_grad():
-                cache = net.encode_context(lq)
-            return _macs(net, lambda x: net.decode(cache, box), (lq,))
-
-        def base_macs(box: torch.Tensor, pad: int | None) -> int:
-            return _macs(net, lambda x: net.base_only(x, box, roi_pad=pad), (lq,))
-
         for w, h in sorted(set(sizes)):
-            box = rois[[sizes.index((w, h))]]
             key = (height, width, w, h)
-            self._cached(("clsr",) + key, lambda b=box: clsr_macs(b))
-            self._cached(("decode",) + key, lambda b=box: decode_macs(b))
-            self._cached(("pre_pad",) + key, lambda b=box: base_macs(b, None))
-            self._cached(("pre_nopad",) + key, lambda b=box: base_macs(b, 0))
+            if ("decode",) + key not in self._cache:
+                f = clsr_macs(net, (height, width), (h, w))
+                self._cache[("clsr",) + key] = f["clsr_decode"] + f["clsr_context"]
+                self._cache[("decode",) + key] = f["clsr_decode"]
+                self._cache[("pre_pad",) + key] = f["pre_pad"]
+                self._cache[("pre_nopad",) + key] = f["pre_nopad"]
+                self._cache[("post", height, width)] = f["post"]
+        out: dict[str, list[float]] = {m: [] for m in METHODS}
         n = len(sizes)
         for w, h in sizes:
             key = (height, width, w, h)
@@ -93,5 +66,5 @@ class RoiCostCounter:
             out["clsr_amortized"].append((clsr - decode) / n + decode)
             out["pre_pad"].append(self._cache[("pre_pad",) + key])
             out["pre_nopad"].append(self._cache[("pre_nopad",) + key])
-            out["post"].append(post)
+            out["post"].append(self._cache[("post", height, width)])
         return out

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from _localsr_data import localsr_dataset_opt
 from basicsr.data import build_dataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 
@@ -16,21 +17,7 @@ from clsr_plugin.data.synthetic import write_synthetic_pairs
 
 
 def _opt(hr, lr, phase="train", **kw):
-    opt = dict(
-        name="t",
-        type="LocalSRPairedDataset",
-        dataroot_gt=hr,
-        dataroot_lq=lr,
-        io_backend=dict(type="disk"),
-        scale=4,
-        phase=phase,
-        roi_size=8,
-        lq_size=12,
-        use_hflip=True,
-        use_rot=True,
-    )
-    opt.update(kw)
-    return opt
+    return localsr_dataset_opt(hr, lr, phase, **{"lq_size": 12, **kw})
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+from _localsr_data import localsr_dataset_opt
 
 from clsr_plugin.data.synthetic import write_synthetic_pairs
 
@@ -81,25 +82,7 @@ def tiny_backbone():
 @pytest.fixture(scope="session")
 def dataset_opt():
     """``dataset_opt(hr, lr, phase, **overrides)``: LocalSRPairedDataset options."""
-    return _dataset_opt
-
-
-def _dataset_opt(hr, lr, phase, **kw):
-    opt = dict(
-        name="synth",
-        type="LocalSRPairedDataset",
-        dataroot_gt=hr,
-        dataroot_lq=lr,
-        io_backend=dict(type="disk"),
-        scale=4,
-        phase=phase,
-        roi_size=8,
-        lq_size=16,
-        use_hflip=True,
-        use_rot=True,
-    )
-    opt.update(kw)
-    return opt
+    return localsr_dataset_opt
 
 
 @pytest.fixture(autouse=True)
