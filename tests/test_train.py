@@ -60,7 +60,8 @@ def resumed(tmp_path_factory):
 def test_auto_resume_after_a_kill_continues_where_it_stopped(resumed):
     root, killed_at, log = resumed
     exp = root / "experiments" / NAME
-    assert f"Resuming training from epoch: 0, iter: {killed_at}." in log
+    # the epoch depends on how far the run got before the kill (a few images per epoch)
+    assert re.search(rf"Resuming training from epoch: \d+, iter: {killed_at}\.", log), log[-2000:]
     assert f"net_g_{killed_at}.pth, key [params]." in log  # weights of the resumed iteration
     assert f"net_g_{killed_at}.pth, key [params_ema]." in log
     assert _iters(exp / "training_states")[-1] == killed_at + 2
