@@ -10,7 +10,8 @@ sys.path.insert(0, osp.join(ROOT, "scripts", "experiment_real"))
 
 from exp_options import RUNS, train_options  # noqa: E402
 from exp_options import test_options as eval_options  # noqa: E402
-from make_results import merge_parts  # noqa: E402
+from make_results import merge_breakdown, merge_parts  # noqa: E402
+from roi_breakdown import border_distance  # noqa: E402
 
 TRAINED = [name for name, run in RUNS.items() if run.trains]
 
@@ -120,3 +121,14 @@ def test_parts_merge_weighted_by_rois_and_by_images():
         [part("urban_1", 1, 30, 30.0, 20.0, 1.0), part("urban_1", 1, 30, 31.0, 21.0, 1.0)]
     )
     assert again["post/psnr_roi"] == 31.0 and again["n_images"] == 1  # a re-run part replaces
+
+
+def test_breakdown_parts_merge_per_bin_and_border_distance():
+    a = {"Urban100_dev_r24": {"border": {"n": 2, "clsr": 30.0, "ref_post": 29.0}}}
+    b = {"Urban100_dev_r24": {"border": {"n": 6, "clsr": 26.0, "ref_post": 25.0}}}
+    merged = merge_breakdown([a, b])["Urban100_dev_r24"]["border"]
+    assert merged["n"] == 8 and merged["clsr"] == pytest.approx(27.0)
+    assert merged["ref_post"] == pytest.approx(26.0)
+    assert border_distance([0, 10, 24, 24], 100, 200) == 0
+    assert border_distance([30, 40, 24, 24], 100, 200) == 30  # nearest: left
+    assert border_distance([150, 40, 24, 24], 70, 200) == 6  # nearest: bottom (70 - 64)

@@ -1,4 +1,4 @@
-"""Stages of the real-data experiment: prep, probe, train, eval, time, export, collect, table.
+"""Stages of the real-data experiment: prep, probe, train, eval, time, breakdown, export, collect.
 
 Run from anywhere; everything is written under ``--work`` (default ``$EXP_WORK`` or
 ``/tmp/exp_work``): ``data/`` (prepared LMDBs and benchmarks), ``options/`` (the effective YAML
@@ -37,6 +37,7 @@ from exp_options import (
     REPO,
     ROI_SIZES,
     RUNS,
+    experiment_name,
     get_run,
     load_yaml,
     test_options,
@@ -130,7 +131,13 @@ class Layout:
     def trained_weights(self, run: str) -> str:
         """The run's checkpoint: trained here, or carried in ``<pack>/trained/<run>.pth``."""
         for path in (
-            osp.join(self.work, "experiments", f"exp_{run}", "models", "net_g_latest.pth"),
+            osp.join(
+                self.work,
+                "experiments",
+                experiment_name(run, self.iters()),
+                "models",
+                "net_g_latest.pth",
+            ),
             osp.join(self.pack, "trained", f"{run}.pth"),
         ):
             if osp.isfile(path):
@@ -225,8 +232,7 @@ def stage_train(lay: Layout, run: str) -> None:
 
 def stage_eval(lay: Layout, run: str, sets: list[str], rois: tuple[int, ...], flops: bool) -> None:
     """ROI-wise test of ``run`` on every prepared benchmark in ``sets``; JSONs into collect/."""
-    kind = get_run(run).kind
-    weights = lay.backbone_weights(run) if kind == "backbone" else lay.trained_weights(run)
+    weights = _weights(lay, run)
     groups = lay.bench_groups(sets)
     if not groups:
         raise SystemExit(f"error: none of {sets} is prepared under {lay.data} (run prep)")
@@ -265,11 +271,32 @@ def _device_name() -> str:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
 
 
+def _weights(lay: Layout, run: str) -> str:
+    kind = get_run(run).kind
+    return lay.backbone_weights(run) if kind == "backbone" else lay.trained_weights(run)
+
+
+def stage_breakdown(lay: Layout, run: str, ref: str, sets: list[str], rois: tuple) -> None:
+    """Per-ROI PSNR of ``run`` (CLSR) against ``ref``'s post/pre-cropping, by ROI position."""
+    from roi_breakdown import breakdown
+
+    gpu = _num_gpu()
+    for part, roots in lay.bench_groups(sets):
+        opt_a = test_options(run, _weights(lay, run), roots, rois, num_gpu=gpu, flops=False)
+        opt_b = test_options(ref, _weights(lay, ref), roots, rois, num_gpu=gpu, flops=False)
+        record = {"run": run, "ref": ref, "part": part, "datasets": breakdown(opt_a, opt_b)}
+        with open(osp.join(lay.collect, f"breakdown__{run}__{part}.json"), "w") as f:
+            json.dump(record, f, indent=1)
+        print(f"[exp] breakdown {run} vs {ref} ({part}) written", flush=True)
+
+
 def stage_export(lay: Layout, run: str) -> str:
     """``params_ema`` of a trained run into ``export/<run>.pth`` (half the checkpoint)."""
     import torch
 
-    src = osp.join(lay.work, "experiments", f"exp_{run}", "models", "net_g_latest.pth")
+    src = osp.join(
+        lay.work, "experiments", experiment_name(run, lay.iters()), "models", "net_g_latest.pth"
+    )
     ckpt = torch.load(src, map_location="cpu", weights_only=True)
     os.makedirs(lay.export, exist_ok=True)
     dst = osp.join(lay.export, f"{run}.pth")
@@ -342,6 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--sets", default=os.environ.get("EXP_SETS"))
     s.add_argument("--rois", default=os.environ.get("EXP_ROI_SIZES"))
     s.add_argument("--images", type=int, default=5, help="images per benchmark")
+    s = sub.add_parser("breakdown")
+    s.add_argument("run", choices=sorted(RUNS))
+    s.add_argument("--ref", required=True, choices=sorted(RUNS), help="e.g. srmodel_msrresnet")
+    s.add_argument("--sets", default=os.environ.get("EXP_SETS"))
+    s.add_argument("--rois", default=os.environ.get("EXP_ROI_SIZES"))
     s = sub.add_parser("collect")
     s.add_argument("--out", required=True)
     s.add_argument("--tag", required=True)
@@ -367,16 +399,17 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 from time_rois import time_run
 
-                kind = get_run(run).kind
-                weights = (
-                    lay.backbone_weights(run) if kind == "backbone" else lay.trained_weights(run)
-                )
+                weights = _weights(lay, run)
                 for part, roots in lay.bench_groups(sets):
                     opt = test_options(run, weights, roots, rois, num_gpu=_num_gpu(), flops=False)
                     record = {"run": run, **time_run(opt, args.images)}
                     out = osp.join(lay.collect, f"timing__{run}__{part}.json")
                     with open(out, "w") as f:
                         json.dump(record, f, indent=1)
+    elif args.stage == "breakdown":
+        sets = _csv(args.sets, BENCHMARKS)
+        rois = tuple(int(r) for r in _csv(args.rois, ROI_SIZES))
+        stage_breakdown(lay, args.run, args.ref, sets, rois)
     elif args.stage == "collect":
         stage_collect(lay, args.out, args.tag)
     return 0

@@ -72,6 +72,12 @@ def get_run(name: str) -> Run:
     return RUNS[name]
 
 
+def experiment_name(name: str, iters: int) -> str:
+    """BasicSR experiment name of a trained run (the iteration count is part of it, so a run
+    trained for another count is never taken for this one)."""
+    return f"exp_{name}_it{iters}"
+
+
 def load_yaml(path: str) -> dict:
     """A BasicSR options file as plain dicts."""
     with open(path) as f:
@@ -130,7 +136,7 @@ def train_options(
     if iters < 1:
         raise ValueError(f"iters must be >= 1, got {iters}.")
     opt = load_yaml(osp.join(OPTIONS, f"clsr_{run.backbone}_291.yml"))
-    opt["name"] = f"exp_{name}"
+    opt["name"] = experiment_name(name, iters)
     opt["num_gpu"] = num_gpu
     train_ds = opt["datasets"]["train"]
     for key in ("dataroot_gt", "dataroot_lq"):
@@ -139,6 +145,8 @@ def train_options(
         train_ds["batch_size_per_gpu"] = batch
     if workers is not None:
         train_ds["num_worker_per_gpu"] = workers
+    if int(train_ds["num_worker_per_gpu"]) == 0:
+        train_ds["persistent_workers"] = False  # torch refuses it without workers
     tr = opt["train"]
     tr["total_iter"] = iters
     tr["scheduler"]["periods"] = [iters]
@@ -166,6 +174,7 @@ def train_options(
                     "dataset_enlarge_ratio",
                     "prefetch_mode",
                     "pin_memory",
+                    "persistent_workers",
                 )
             },
         }

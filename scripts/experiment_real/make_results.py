@@ -1,8 +1,9 @@
 """Build the Markdown tables of docs/RESULTS.md and their JSON from the driver's collected files.
 
-Reads every ``metrics__*.json``, ``timing__*.json``, ``train__*.json`` and ``probe.json`` under
-the given folders (the ``collect/`` folders of the device calls, unpacked), merges the parts of a
-benchmark that were evaluated in separate calls (Urban100_dev travels in parts), and writes
+Reads every ``metrics__*.json``, ``timing__*.json``, ``breakdown__*.json``, ``train__*.json`` and
+``probe.json`` under the given folders (the ``collect/`` folders of the device calls, unpacked),
+merges the parts of a benchmark that were evaluated in separate calls (Urban100_dev travels in
+parts), and writes
 
 * ``--json``: ``{"metrics": {run: {benchmark: {roi: {...}}}}, "timing": ..., "training": ...}``;
 * ``--md``: the tables alone; with ``--fill FILE`` they also replace the text between
@@ -85,6 +86,21 @@ def merge_parts(records: list[dict]) -> dict:
     return merged
 
 
+def merge_breakdown(parts: list[dict]) -> dict:
+    """Per-bin means of ROI-position breakdowns over data parts (weighted by ROI counts)."""
+    out: dict = {}
+    for datasets in parts:
+        for name, bins in datasets.items():
+            for label, res in bins.items():
+                acc = out.setdefault(name, {}).setdefault(label, {"n": 0})
+                n0, n1 = acc["n"], res["n"]
+                for key, value in res.items():
+                    if key != "n":
+                        acc[key] = (acc.get(key, 0.0) * n0 + value * n1) / (n0 + n1)
+                acc["n"] = n0 + n1
+    return out
+
+
 def collect(folders: list[str]) -> dict:
     """Everything the tables need, keyed by run, benchmark and ROI size."""
     groups: dict = {}
@@ -101,11 +117,19 @@ def collect(folders: list[str]) -> dict:
         timing.setdefault(run, {"device": rec["device"], "datasets": {}})
         timing[run]["datasets"].update(rec["datasets"])
     training = {rec["run"]: rec for rec in _load(folders, "train__*.json")}
+    parts: dict = {}
+    for rec in _load(folders, "breakdown__*.json"):
+        parts.setdefault((rec["run"], rec["ref"]), {})[rec["part"]] = rec["datasets"]
+    breakdowns = {
+        f"{run} vs {ref}": merge_breakdown(list(by_part.values()))
+        for (run, ref), by_part in parts.items()
+    }
     probes = _load(folders, "probe.json")
     return {
         "metrics": metrics,
         "timing": timing,
         "training": training,
+        "breakdown": breakdowns,
         "probe": probes[-1] if probes else None,
     }
 
@@ -276,6 +300,28 @@ def timing_table(timing: dict) -> list[str]:
     return lines + [""]
 
 
+def breakdown_table(breakdowns: dict) -> list[str]:
+    """Mean per-ROI PSNR by distance of the ROI to the image border (LR px)."""
+    if not breakdowns:
+        return []
+    lines = [
+        "### By ROI position: mean per-ROI PSNR (a) by distance to the image border (LR px)",
+        "",
+        "| CLSR run vs backbone | dataset | distance | ROIs | CLSR | post | pre, no pad | "
+        "CLSR - post |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for pair, datasets in breakdowns.items():
+        for name, bins in datasets.items():
+            for label, r in bins.items():
+                lines.append(
+                    f"| {pair} | {name} | {label} | {r['n']} | {r['clsr']:.3f} | "
+                    f"{r['ref_post']:.3f} | {r['ref_pre_nopad']:.3f} | "
+                    f"{r['clsr'] - r['ref_post']:+.3f} |"
+                )
+    return lines + [""]
+
+
 def training_table(training: dict, probe: dict | None) -> list[str]:
     """Iterations, batch and wall time of each training run."""
     if not training:
@@ -307,6 +353,7 @@ def build_markdown(data: dict) -> str:
     if metrics:
         lines += quality_tables(metrics) + delta_tables(metrics) + base_branch_table(metrics)
         lines += cost_table(metrics) + exact_roi_table(metrics)
+    lines += breakdown_table(data.get("breakdown", {}))
     lines += timing_table(data["timing"])
     return "\n".join(lines).rstrip() + "\n"
 

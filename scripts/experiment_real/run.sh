@@ -10,6 +10,7 @@
 #   train RUN...           BasicSR training of the runs (same seed, iterations, batch)
 #   eval RUN...            ROI-wise tests (ROI 24 and 48, whole image as context, baselines)
 #   time RUN...            latency per ROI of pre/post-cropping and CLSR
+#   breakdown RUN --ref REF   per-ROI PSNR of RUN's CLSR vs REF's post/pre by ROI position
 #   export RUN...          params_ema of trained runs into $EXP_WORK/export
 #   collect TAG            results tar + exported weights into $EXP_OUT (default $OUT)
 #   table FOLDER...        Markdown tables + JSON (docs/RESULTS.md between the markers)
@@ -66,6 +67,7 @@ case "$stage" in
       "${DRV[@]}" collect --out "$OUTDIR" --tag "$tag"
     done
     stamp time; "${DRV[@]}" time srmodel_msrresnet clsr_msrresnet --sets "$SMALL" --rois 24 --images "$TIMG"
+    stamp breakdown; "${DRV[@]}" breakdown clsr_msrresnet --ref srmodel_msrresnet --sets "$SMALL"
     "${DRV[@]}" collect --out "$OUTDIR" --tag call1; stamp done ;;
   call2)  # the ablations with the iterations of call1 (EXP_ITERS must be set from its probe)
     need_out; tag=call2; [ -n "${EXP_ITERS:-}" ] || { echo "error: set EXP_ITERS to call1's value"; exit 2; }
@@ -90,6 +92,9 @@ case "$stage" in
       "${DRV[@]}" collect --out "$OUTDIR" --tag "$part"
     done
     stamp time; "${DRV[@]}" time "${runs[@]:0:2}" --sets Urban100_dev --rois 24 --images "$TIMG"
+    if [ ${#runs[@]} -ge 2 ]; then  # the second run's CLSR against the first run's backbone
+      stamp breakdown; "${DRV[@]}" breakdown "${runs[1]}" --ref "${runs[0]}" --sets Urban100_dev
+    fi
     "${DRV[@]}" collect --out "$OUTDIR" --tag "$part"; stamp done ;;
   edsr)  # EDSR: reference, fine-tuned backbone and CLSR on Set5/Set14 (same iterations)
     need_out; tag=edsr; [ -n "${EXP_ITERS:-}" ] || { echo "error: set EXP_ITERS to call1's value"; exit 2; }
