@@ -27,7 +27,7 @@ start=$(date +%s)
 EXP_WORK="$SMOKE/work" EXP_OUT="$SMOKE/out1" "$RUN" call1
 EXP_WORK="$SMOKE/work" EXP_OUT="$SMOKE/out2" "$RUN" call2
 # the urban call on a fresh work folder: weights come back from the calls' outputs, as on the GPU
-cp "$SMOKE"/out1/*.pth "$SMOKE"/out2/*.pth "$P/trained/"
+for o in out1 out2; do cp -f "$SMOKE/$o"/*.pth "$P/trained/"; done  # call2 may repeat call1's
 mv "$P/train291" "$P/.train291_hidden"; mv "$P/bench" "$P/.bench_hidden"  # not carried there
 EXP_WORK="$SMOKE/work_urban" EXP_OUT="$SMOKE/out3" "$RUN" urban urban_1
 EXP_WORK="$SMOKE/work_urban" EXP_OUT="$SMOKE/out4" "$RUN" urban urban_2 srmodel_msrresnet \
