@@ -114,8 +114,19 @@ def collect(folders: list[str]) -> dict:
     timing = {}
     for rec in _load(folders, "timing__*.json"):
         run = rec.get("run", "?")
-        timing.setdefault(run, {"device": rec["device"], "datasets": {}})
-        timing[run]["datasets"].update(rec["datasets"])
+        entry = timing.setdefault(run, {"device": rec["device"], "datasets": {}})
+        for name, res in rec["datasets"].items():  # parts of one dataset: image-weighted mean
+            old = entry["datasets"].get(name)
+            if old is None:
+                entry["datasets"][name] = res
+                continue
+            n0, n1 = old["images"], res["images"]
+            methods = {
+                m: (old["methods"][m] * n0 + v * n1) / (n0 + n1)
+                for m, v in res["methods"].items()
+                if m in old["methods"]
+            }
+            entry["datasets"][name] = {"images": n0 + n1, "methods": methods}
     training = {rec["run"]: rec for rec in _load(folders, "train__*.json")}
     parts: dict = {}
     for rec in _load(folders, "breakdown__*.json"):
@@ -156,6 +167,12 @@ def _rows_for(run: str) -> list[str]:
 def quality_tables(metrics: dict) -> list[str]:
     """One table per ROI size: rows = run x method, columns = benchmark x (PSNR a, PSNR b, SSIM)."""
     benches, rois = _benches_rois(metrics)
+    all_parts = {
+        b: sorted(
+            {p for run in metrics.values() for r in run.get(b, {}).values() for p in r["parts"]}
+        )
+        for b in benches
+    }
     lines = []
     for roi in rois:
         lines += [
@@ -172,9 +189,11 @@ def quality_tables(metrics: dict) -> list[str]:
                     if f"{m}/psnr_roi" not in res:
                         cells.append("-")
                         continue
+                    partial = res["parts"] != all_parts[b]
                     cells.append(
                         f"{res[f'{m}/psnr_roi']:.3f} / {res[f'{m}/psnr_img']:.3f} / "
                         f"{res[f'{m}/ssim_roi']:.4f}"
+                        + (f" (only {', '.join(res['parts'])})" if partial else "")
                     )
                 lines.append(f"| {run} | {METHOD_LABELS[m]} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -203,6 +222,9 @@ def delta_tables(metrics: dict) -> list[str]:
                     other = metrics[ref].get(b, {}).get(roi, {})
                     if "clsr/psnr_roi" not in mine or f"{base}/psnr_roi" not in other:
                         cells.append("-")
+                        continue
+                    if mine["parts"] != other["parts"]:  # not the same images
+                        cells.append("n/a (parts differ)")
                         continue
                     da = mine["clsr/psnr_roi"] - other[f"{base}/psnr_roi"]
                     db = mine["clsr/psnr_img"] - other[f"{base}/psnr_img"]
@@ -272,8 +294,8 @@ def exact_roi_table(metrics: dict) -> list[str]:
         for bench in sorted(metrics[run], key=_bench_order):
             for roi, res in sorted(metrics[run][bench].items(), key=lambda kv: int(kv[0])):
                 methods = [k.split("/")[0] for k in res if k.endswith("/n_inf_psnr")]
-                exact = ", ".join(f"{m} {res[f'{m}/n_inf_psnr']}" for m in methods)
-                n = res.get(f"{methods[0]}/n_rois", "-") if methods else "-"
+                exact = ", ".join(f"{m} {int(res[f'{m}/n_inf_psnr'])}" for m in methods)
+                n = int(res[f"{methods[0]}/n_rois"]) if methods else "-"
                 lines.append(f"| {run} | {bench} | {roi} | {res['n_images']} | {n} | {exact} |")
     return lines + [""]
 
