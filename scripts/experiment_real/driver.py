@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
                 weights = _weights(lay, run)
                 for part, roots in lay.bench_groups(sets):
                     opt = test_options(run, weights, roots, rois, num_gpu=_num_gpu(), flops=False)
-                    record = {"run": run, **time_run(opt, args.images)}
+                    record = {"run": run, "part": part, **time_run(opt, args.images)}
                     out = osp.join(lay.collect, f"timing__{run}__{part}.json")
                     with open(out, "w") as f:
                         json.dump(record, f, indent=1)

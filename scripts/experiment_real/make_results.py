@@ -112,7 +112,8 @@ def collect(folders: list[str]) -> dict:
         merged["device"] = recs[0].get("device")
         metrics.setdefault(run, {}).setdefault(bench, {})[str(roi)] = merged
     timing = {}
-    for rec in _load(folders, "timing__*.json"):
+    unique = {(r["run"], r.get("part")): r for r in _load(folders, "timing__*.json")}
+    for rec in unique.values():  # a part returned by two calls counts once
         run = rec.get("run", "?")
         entry = timing.setdefault(run, {"device": rec["device"], "datasets": {}})
         for name, res in rec["datasets"].items():  # parts of one dataset: image-weighted mean
