@@ -425,8 +425,17 @@ def to_markdown(report: dict) -> str:
 # ---------------------------------------------------------------- CLI ------------------------
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="clsr-bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--opt", required=True, help="options YAML (network_g) or backbone options")
+    ap.add_argument(
+        "--opt",
+        default=None,
+        help="options YAML (network_g) or backbone options; optional with --adapter",
+    )
     ap.add_argument("--weights", default=None, help="CLSR or backbone checkpoint")
+    ap.add_argument(
+        "--adapter",
+        default=None,
+        help="adapter file (.safetensors) trained on the --weights backbone",
+    )
     ap.add_argument("--data", nargs="*", default=[], help="folders of HR images")
     ap.add_argument("--roi", nargs="+", type=int, default=[24], help="ROI sizes (default 24)")
     ap.add_argument("--out", required=True, help="folder for bench.json and bench.md")
@@ -462,7 +471,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        model = load_clsr(args.weights, args.opt, args.device, args.half)
+        if args.opt is None and args.adapter is None:
+            raise ValueError("give --opt, or --adapter (its metadata holds the CLSR options)")
+        model = load_clsr(args.weights, args.opt, args.device, args.half, adapter=args.adapter)
         for d in args.data:
             list_images([d])
     except (ValueError, FileNotFoundError, RuntimeError) as err:
@@ -471,7 +482,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = next(model.parameters())
     device, dtype = p.device, p.dtype
     report = dict(
-        config=dict(opt=str(args.opt), weights=args.weights, device=str(device),
+        config=dict(opt=str(args.opt), weights=args.weights, adapter=args.adapter,
+                    device=str(device),
                     device_name=torch.cuda.get_device_name(device) if device.type == "cuda"
                     else platform.processor() or platform.machine(),
                     dtype=str(getattr(model, "amp_dtype", None) or dtype).replace("torch.", ""),

@@ -93,7 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--rois-json", metavar="PATH",
                     help="JSON with ROIs: a list (all images), {image name: list}, or a folder "
                          "of <stem>.json files")  # fmt: skip
-    ap.add_argument("--opt", required=True, help="options YAML with network_g (train or test)")
+    ap.add_argument(
+        "--opt",
+        default=None,
+        help="options YAML with network_g (train or test); optional with --adapter",
+    )
+    ap.add_argument(
+        "--adapter",
+        default=None,
+        help="adapter file (.safetensors) trained on the --weights backbone",
+    )
     ap.add_argument("--weights", required=True,
                     help="checkpoint (CLSR net_g_*.pth, params_ema preferred; or a plain "
                          "backbone checkpoint = fresh CLSR)")  # fmt: skip
@@ -271,9 +280,13 @@ def run(args: argparse.Namespace) -> list[dict]:
     jobs = plan_jobs(args)
     if not os.path.isfile(args.weights):
         raise InputError(f"Weights file not found: {args.weights!r}")
-    read_network_opt(args.opt)
+    if args.opt is None and args.adapter is None:
+        raise InputError("give --opt, or --adapter (its metadata holds the CLSR options)")
+    if args.opt is not None:
+        read_network_opt(args.opt)
     model = load_clsr(args.weights, args.opt, args.device, args.half and args.half_dtype,
-                      allow_unsafe_pickle=args.allow_unsafe_pickle or None)  # fmt: skip
+                      allow_unsafe_pickle=args.allow_unsafe_pickle or None,
+                      adapter=args.adapter)  # fmt: skip
     for job in jobs:
         check_gt(job, int(model.scale))
     out = os.path.abspath(args.out)

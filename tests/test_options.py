@@ -30,10 +30,10 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
-    """HR 232x240 (LR 58x60: fits the 54 px context) with LR named '{}' and '{}x4'."""
+    """HR 336x344 (LR 84x86: fits the 54 and 80 px contexts) with LR named '{}' and '{}x4'."""
     root = tmp_path_factory.mktemp("opts")
-    plain = write_synthetic_pairs(str(root / "plain"), num_images=2, hr_size=(232, 240))
-    x4 = write_synthetic_pairs(str(root / "x4"), num_images=2, hr_size=(232, 240), lq_suffix="x4")
+    plain = write_synthetic_pairs(str(root / "plain"), num_images=2, hr_size=(336, 344))
+    x4 = write_synthetic_pairs(str(root / "x4"), num_images=2, hr_size=(336, 344), lq_suffix="x4")
     return {"{}": plain, "{}x4": x4}
 
 

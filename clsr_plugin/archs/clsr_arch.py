@@ -11,6 +11,11 @@ Context work (PIM features, GCM keys / values) is done once per image by
 :meth:`CLSR.encode_context`; :meth:`CLSR.decode` then serves any number of equally sized ROIs of
 that image in one batch. :meth:`CLSR.forward` is the training path: a batch of contexts with
 one ROI each.
+
+``context: window`` is the *no-context control*: every ROI's context is cut down to its own
+base window (the ROI plus ``roi_pad``), so GCM and PIM keep their parameters and cost shape but
+see no pixel the base branch does not already see. It separates what context brings from what
+the added parameters bring.
 """
 
 from __future__ import annotations
@@ -70,6 +75,8 @@ def _branch_options(value: dict | bool | None, name: str, allowed: set[str]) -> 
 
 
 _PIM_KEYS = {"channel_ratio", "min_channels"}
+#: ``context`` values: the whole given context, or only each ROI's base window (the control)
+CONTEXTS = ("image", "window")
 _GCM_KEYS = {
     "patch_size",
     "num_patches",
@@ -94,6 +101,9 @@ class CLSR(nn.Module):
         gcm: GCM options ``{patch_size: 6, num_patches: 256, num_heads: 4,
             extractor_stages: 1, stage: null, down_factor: 2, beta_init: 10}``; ``false`` or
             ``{enabled: false}`` disables the GCM. Default: enabled with defaults.
+        context: ``image`` (default): GCM and PIM see the whole given context; ``window``: each
+            ROI's context is only its base window (the no-context control, see the module
+            docstring).
 
     Attributes:
         scale: the backbone's upscale factor s.
@@ -108,8 +118,12 @@ class CLSR(nn.Module):
         roi_pad: int = 8,
         pim: dict | bool | None = None,
         gcm: dict | bool | None = None,
+        context: str = "image",
     ) -> None:
         super().__init__()
+        if context not in CONTEXTS:
+            raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}.")
+        self.context = context
         if not isinstance(backbone, dict) or "type" not in backbone:
             raise ValueError(f"backbone must be a dict with a 'type' key, got {backbone!r}.")
         if int(roi_pad) < 0:
@@ -155,8 +169,10 @@ class CLSR(nn.Module):
                 f"forward takes one ROI per context: {lq.shape[0]} contexts but "
                 f"{boxes.shape[0]} boxes; use encode_context/decode for many ROIs per image."
             )
-        cache = self._encode(lq, with_context_sr=self.training)
         index = torch.arange(lq.shape[0], device=lq.device)
+        if self.context == "window":
+            lq, boxes = self._window_contexts(lq, boxes, index)
+        cache = self._encode(lq, with_context_sr=self.training)
         return self._decode(cache, boxes, index), cache.context_sr
 
     def encode_context(self, lq: Tensor, with_context_sr: bool = False) -> ContextCache:
@@ -168,6 +184,8 @@ class CLSR(nn.Module):
             with_context_sr: also run the PIM tail (HR context output).
         """
         self._check_lq(lq)
+        if self.context == "window":  # the context work is per ROI window, done in decode
+            return ContextCache(lq, None, None, None)
         return self._encode(lq, with_context_sr)
 
     def decode(
@@ -186,7 +204,27 @@ class CLSR(nn.Module):
         h, w = cache.size
         boxes = check_boxes(boxes, h, w)
         index = self._batch_index(cache.lq.shape[0], boxes.shape[0], batch_index, cache.lq)
+        if self.context == "window":
+            lq, boxes = self._window_contexts(cache.lq, boxes, index)
+            index = torch.arange(boxes.shape[0], device=lq.device)
+            cache = self._encode(lq, with_context_sr=False)
         return self._decode(cache, boxes, index)
+
+    def context_boxes(self, boxes: Tensor, height: int, width: int) -> Tensor:
+        """The part of a ``height x width`` context each ROI's context branches see.
+
+        Args:
+            boxes: (n, 4) ROI boxes.
+
+        Returns:
+            (n, 4) ``(x, y, w, h)``: the whole image (``context: image``) or the ROI's base
+            window (``context: window``); e.g. to crop the HR target of the context loss.
+        """
+        boxes = check_boxes(boxes, height, width)
+        if self.context == "window":
+            return padded_windows(boxes, self.roi_pad, height, width).to(boxes.device)
+        whole = torch.tensor([0, 0, width, height], dtype=torch.long, device=boxes.device)
+        return whole.expand(boxes.shape[0], 4)
 
     def base_only(self, lq: Tensor, boxes: Tensor, roi_pad: int | None = None) -> Tensor:
         """Pre-cropping baseline: the backbone alone on the padded window, cropped to the ROI.
@@ -211,6 +249,15 @@ class CLSR(nn.Module):
         return self._run_rois(lq, boxes, index, pad, None)
 
     # ---- internals ----------------------------------------------------------------------
+    def _window_contexts(self, lq: Tensor, boxes: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+        """Cut each ROI's base window out of its context: (n, in, wh, ww) and local boxes."""
+        windows = padded_windows(boxes, self.roi_pad, lq.shape[-2], lq.shape[-1]).to(lq.device)
+        ww, wh = int(windows[0, 2]), int(windows[0, 3])
+        crops = crop_windows(lq, index, windows[:, 0], windows[:, 1], ww, wh)
+        local = boxes.to(lq.device).clone()
+        local[:, :2] -= windows[:, :2]
+        return crops, local
+
     def _encode(self, lq: Tensor, with_context_sr: bool) -> ContextCache:
         feats, context_sr = (None, None)
         if self.pim is not None:

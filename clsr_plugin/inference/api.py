@@ -158,10 +158,11 @@ def load_weights(
 
 def load_clsr(
     weights: str | os.PathLike | Mapping | None,
-    opt_or_yaml: str | os.PathLike | Mapping,
+    opt_or_yaml: str | os.PathLike | Mapping | None = None,
     device: str | torch.device | None = "cpu",
     half: bool | str = False,
     allow_unsafe_pickle: bool | None = None,
+    adapter: str | os.PathLike | None = None,
 ) -> nn.Module:
     """Build a CLSR from options and load trained weights, ready for inference.
 
@@ -169,7 +170,10 @@ def load_clsr(
         weights: BasicSR checkpoint of a CLSR (``net_g_*.pth``: ``params_ema`` preferred, else
             ``params``), or of the plain backbone (a fresh CLSR, equal to the backbone), or a
             state dict; ``None`` keeps the random/identity initialisation.
-        opt_or_yaml: options YAML path or dict (``network_g``) or a ``network_g`` dict.
+        opt_or_yaml: options YAML path or dict (``network_g``) or a ``network_g`` dict; may be
+            None with an ``adapter`` (its metadata holds the CLSR options).
+        adapter: an adapter file (:mod:`clsr_plugin.utils.adapter_file`) loaded after
+            ``weights`` (the backbone it was trained on: its hash is checked).
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ``'auto'``.
         half: False (fp32), True/'auto' (bf16 where supported, else fp16), 'bf16', 'fp16':
             inference runs under ``torch.autocast`` with this dtype (weights stay fp32; the
@@ -180,6 +184,15 @@ def load_clsr(
     Returns:
         The model in eval mode on ``device``.
     """
+    adapter_meta = None
+    if adapter is not None:
+        from clsr_plugin.utils.adapter_file import read_adapter
+
+        adapter_meta = read_adapter(adapter)[1]
+    if opt_or_yaml is None:
+        if adapter_meta is None:
+            raise ValueError("load_clsr needs options (opt_or_yaml) or an adapter file.")
+        opt_or_yaml = adapter_meta["network_g"]
     net_opt, path_opt = read_network_opt(opt_or_yaml)
     dev = resolve_device(device)
     dtype = resolve_half(half, dev)
@@ -195,6 +208,11 @@ def load_clsr(
         logger.info(
             "Loaded %s weights from %s", kind, weights if isinstance(weights, str) else "dict"
         )
+    if adapter is not None:
+        from clsr_plugin.utils.adapter_file import load_adapter
+
+        load_adapter(model, adapter)
+        logger.info("Loaded the adapter %s", os.fspath(adapter))
     model = model.to(device=dev).eval()
     model.amp_dtype = None if dtype == torch.float32 else dtype
     return model

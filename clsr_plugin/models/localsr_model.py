@@ -24,6 +24,7 @@ from clsr_plugin.models.roi_flops import METHODS as COST_METHODS
 from clsr_plugin.models.roi_flops import RoiCostCounter
 from clsr_plugin.models.roi_metrics import PSNR_CAP, RoiMetricAccumulator
 from clsr_plugin.models.roi_restore import RESTORE_METHODS, restore_rois
+from clsr_plugin.utils import adapter_file
 from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint
 from clsr_plugin.utils.comparison_sheet import comparison_sheet
 
@@ -48,6 +49,14 @@ class LocalSRModel(SRModel):
       (``param_key_backbone_g``, default ``params_ema`` falling back to ``params``;
       ``strict_load_backbone_g``, default true). ``pretrain_network_g`` (a whole CLSR
       checkpoint), when also given, is loaded after it and wins.
+    * ``path.pretrain_network_adapter_g``: an adapter file
+      (:mod:`clsr_plugin.utils.adapter_file`) loaded after the backbone; refused when its
+      frozen-weights hash does not match the backbone loaded.
+    * ``train.freeze``: module-name prefixes of ``network_g`` to freeze, e.g.
+      ``[base, gcm.extractor]`` (train only the context adapters around a pretrained
+      backbone). Frozen parameters get no gradient, are left out of the optimizer and the EMA,
+      their modules stay in eval mode, and every checkpoint also writes the trainable part
+      alone as ``net_g_<iter>_adapter.safetensors``.
     * ``train.pixel_opt``: the ROI loss (``L1Loss``) on the ROI crop of ``gt``;
       ``train.context_opt``: :class:`~clsr_plugin.losses.pim_context_loss.PIMContextLoss` on
       the PIM's whole-context output (logged as ``l_context`` with ``lambda_context``).
@@ -57,6 +66,9 @@ class LocalSRModel(SRModel):
       (``post``: the backbone on the whole LR image, then cropped).
     * ``val.flops`` (default = ``val.baselines``): MACs per ROI of each method
       (:mod:`clsr_plugin.models.roi_flops`).
+    * ``val.per_roi`` (default false): also write ``rois_<dataset>.json`` next to the metrics
+      JSON: per image its size, ROI boxes and each method's per-ROI MSE and PSNR (for
+      breakdowns by ROI position or image).
     * ``val.roi_batch`` (default 64): ROIs decoded per batch; ``val.psnr_cap`` (default 100 dB):
       see :mod:`clsr_plugin.models.roi_metrics`; ``val.sheet_rois`` (default 4): ROIs per
       comparison sheet written with ``save_img``.
@@ -87,6 +99,11 @@ class LocalSRModel(SRModel):
             )
         self.scale = int(net.scale)
         self._load_backbone(net)
+        adapter_path = self.opt["path"].get("pretrain_network_adapter_g")
+        if adapter_path is not None:
+            adapter_file.load_adapter(net, osp.expanduser(adapter_path))
+            get_root_logger().info(f"Loaded the adapter {adapter_path}.")
+        self.frozen = self._freeze(net) if self.is_train else []
         self.net_g = self.model_to_device(net)
         self.print_network(self.net_g)
         load_path = self.opt["path"].get("pretrain_network_g")
@@ -119,11 +136,84 @@ class LocalSRModel(SRModel):
         load_backbone_weights(net, state, strict=path_opt.get("strict_load_backbone_g", True))
         get_root_logger().info(f"Loaded backbone weights into the base branch from {path}.")
 
+    def _freeze(self, net: torch.nn.Module) -> list[str]:
+        """Apply ``train.freeze`` (before any DDP wrapping); returns the prefixes."""
+        prefixes = list(self.opt["train"].get("freeze") or [])
+        if isinstance(self.opt["train"].get("freeze"), str):
+            prefixes = [self.opt["train"]["freeze"]]
+        modules = {name for name, _ in net.named_modules() if name}
+        unknown = [p for p in prefixes if p not in modules]
+        if unknown:
+            valid = sorted(
+                m for m in modules if m.count(".") <= 1 and not m.split(".")[-1].isdigit()
+            )
+            raise ValueError(f"train.freeze: unknown module(s) {unknown}; valid: {valid}.")
+        for name, param in net.named_parameters():
+            if adapter_file.under(name, prefixes):
+                param.requires_grad_(False)
+        if prefixes:
+            n_frozen = sum(p.numel() for p in net.parameters() if not p.requires_grad)
+            n_train = sum(p.numel() for p in net.parameters() if p.requires_grad)
+            get_root_logger().info(
+                f"Frozen {prefixes}: {n_frozen:,} parameters frozen, {n_train:,} trained."
+            )
+        return prefixes
+
+    def _frozen_to_eval(self) -> None:
+        """Keep frozen modules in eval mode (BasicSR calls ``net_g.train()`` freely)."""
+        if not self.frozen:
+            return
+        for name, module in self.get_bare_model(self.net_g).named_modules():
+            if adapter_file.under(name, self.frozen):
+                module.eval()
+
     # ------------------------------------------------------------------ training
     def init_training_settings(self) -> None:
         super().init_training_settings()
         context_opt = self.opt["train"].get("context_opt")
         self.cri_context = build_loss(context_opt).to(self.device) if context_opt else None
+
+    def setup_optimizers(self) -> None:
+        """SRModel's, with one log line for frozen parameters instead of one per tensor."""
+        train_opt = self.opt["train"]
+        params = [p for p in self.net_g.parameters() if p.requires_grad]
+        optim_opt = dict(train_opt["optim_g"])
+        optim_type = optim_opt.pop("type")
+        self.optimizer_g = self.get_optimizer(optim_type, params, **optim_opt)
+        self.optimizers.append(self.optimizer_g)
+
+    def model_ema(self, decay: float = 0.999) -> None:
+        """BasicSR's EMA update, skipping frozen parameters (they stay bit-identical).
+
+        ``decay == 0`` (the initial copy) copies every parameter.
+        """
+        net_g = self.get_bare_model(self.net_g)
+        params = dict(net_g.named_parameters())
+        with torch.no_grad():
+            for name, ema_param in self.net_g_ema.named_parameters():
+                param = params[name]
+                if decay == 0:
+                    ema_param.copy_(param)
+                elif param.requires_grad:
+                    ema_param.mul_(decay).add_(param, alpha=1 - decay)
+
+    def save(self, epoch: int, current_iter: int) -> None:
+        """BasicSR's checkpoint and state, plus the adapter file when parts are frozen."""
+        super().save(epoch, current_iter)
+        if not self.frozen or self.opt.get("rank", 0) != 0:
+            return
+        has_ema = hasattr(self, "net_g_ema")
+        net = self.net_g_ema if has_ema else self.get_bare_model(self.net_g)
+        label = "latest" if current_iter == -1 else str(current_iter)
+        path = osp.join(self.opt["path"]["models"], f"net_g_{label}{adapter_file.SUFFIX}")
+        adapter_file.save_adapter(
+            path,
+            net,
+            self.opt["network_g"],
+            self.frozen,
+            "params_ema" if has_ema else "params",
+            current_iter,
+        )
 
     def get_optimizer(self, optim_type: str, params, lr: float, **kwargs) -> torch.optim.Optimizer:
         """``Adam`` | ``AdamW`` | ``SGD`` with the YAML's keyword arguments."""
@@ -147,6 +237,7 @@ class LocalSRModel(SRModel):
             self.rois = (rois[0] if rois.dim() == 3 else rois).to(self.device).long()
 
     def optimize_parameters(self, current_iter: int) -> None:
+        self._frozen_to_eval()
         self.optimizer_g.zero_grad()
         roi_sr, context_sr = self.net_g(self.lq, self.roi)
         roi_gt = crop_rois(self.gt, self.roi, self.scale)
@@ -168,7 +259,12 @@ class LocalSRModel(SRModel):
                     "train.context_opt is set but network_g returns no PIM context output "
                     "(PIM disabled?); remove context_opt or enable the PIM."
                 )
-            l_context = self.cri_context(context_sr, self.gt, current_iter)
+            bare = self.get_bare_model(self.net_g)
+            ctx_boxes = bare.context_boxes(self.roi, self.lq.shape[-2], self.lq.shape[-1])
+            ctx_gt = (
+                self.gt if bare.context == "image" else crop_rois(self.gt, ctx_boxes, self.scale)
+            )
+            l_context = self.cri_context(context_sr, ctx_gt, current_iter)
             l_total = l_total + l_context
             loss_dict["l_context"] = l_context
             loss_dict["lambda_context"] = torch.tensor(
@@ -239,6 +335,7 @@ class LocalSRModel(SRModel):
         cost_methods = COST_METHODS if baselines else ("clsr", "clsr_amortized")
         costs = {m: [] for m in cost_methods} if count_costs else {}
         have_gt = False
+        per_roi = [] if val_opt.get("per_roi", False) else None
         net = self._eval_net()
         was_training = net.training
         net.eval()
@@ -256,6 +353,17 @@ class LocalSRModel(SRModel):
                 gts = [tensor2img(crop_rois(gt, b[None], self.scale)[0]) for b in rois]
                 for m in methods:
                     accs[m].add_image(srs[m], gts)
+                if per_roi is not None:
+                    n = len(gts)
+                    per_roi.append(
+                        dict(
+                            image=img_name,
+                            lq_hw=list(lq.shape[-2:]),
+                            rois=rois.tolist(),
+                            mse={m: accs[m].roi_mse[-n:] for m in methods},
+                            psnr={m: accs[m].roi_psnr[-n:] for m in methods},
+                        )
+                    )
             if count_costs:
                 with torch.no_grad():
                     image_costs = self.cost_counter.image_costs(net, lq, rois.to(self.device))
@@ -284,6 +392,11 @@ class LocalSRModel(SRModel):
         self.metric_results = results
         self._record_best(dataset_name, current_iter)
         self._log_roi_metrics(dataset_name, current_iter, tb_logger, cap)
+        if per_roi is not None:
+            self._write_json(
+                f"rois_{dataset_name}.json",
+                dict(dataset=dataset_name, iter=current_iter, images=per_roi),
+            )
         self._write_metrics_json(dataset_name, current_iter)
 
     def _write_metrics_json(self, dataset_name: str, current_iter) -> str | None:
@@ -292,11 +405,15 @@ class LocalSRModel(SRModel):
         Tests write it into ``results/<name>/``, training into ``experiments/<name>/``; nothing
         is written when the options have no such folder (a model built outside the pipelines).
         """
+        payload = {"dataset": dataset_name, "iter": current_iter, **self.metric_results}
+        return self._write_json(f"metrics_{dataset_name}.json", payload)
+
+    def _write_json(self, name: str, payload: dict) -> str | None:
+        """Write ``payload`` atomically into the experiment (train) or results (test) folder."""
         root = self.opt["path"].get("experiments_root" if self.opt["is_train"] else "results_root")
         if not root:
             return None
-        path = osp.join(root, f"metrics_{dataset_name}.json")
-        payload = {"dataset": dataset_name, "iter": current_iter, **self.metric_results}
+        path = osp.join(root, name)
         tmp = f"{path}.tmp"
         with open(tmp, "w") as f:
             json.dump(payload, f, indent=2)

@@ -47,6 +47,7 @@ class RoiMetricAccumulator:
         self.roi_ssim: list[float] = []
         self.img_psnr: list[float] = []
         self.img_ssim: list[float] = []
+        self.roi_mse: list[float] = []  # per-ROI 8-bit MSE (for breakdowns, uncapped)
         self.n_inf_psnr = 0
 
     def add_image(self, srs: list[np.ndarray], gts: list[np.ndarray]) -> None:
@@ -68,6 +69,7 @@ class RoiMetricAccumulator:
             self.roi_psnr.append(psnr)
             self.roi_ssim.append(ssim)
             diff = sr.astype(np.float64) - gt.astype(np.float64)
+            self.roi_mse.append(float(np.mean(diff * diff)))
             sse += float(np.sum(diff * diff))
             count += diff.size
             ssim_sum += ssim * diff.size

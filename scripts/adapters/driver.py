@@ -1,0 +1,364 @@
+"""Adapter experiment driver: a table of runs turned into clsr-train / clsr-test / clsr-bench calls.
+
+Every run trains CLSR context adapters on one frozen pretrained backbone
+(``options/adapters/clsr_msrresnet_adapters_x4.yml``) with the same seed, iterations, batch and
+optimiser; runs differ only in what :data:`RUNS` says. The frozen backbone's pre-/post-cropping
+are the exact equal-budget baselines (evaluated once, with R1). Every stage is resumable:
+training continues with ``--auto_resume``, a test or bench whose output exists is skipped.
+
+    python scripts/adapters/driver.py train r1           # clsr-train, resumable
+    python scripts/adapters/driver.py test r1 r2         # clsr-test on the benchmark sets
+    python scripts/adapters/driver.py bench r1           # clsr-bench: context windows, ms per ROI
+    python scripts/adapters/driver.py export r1 r2       # adapters -> docs/results/
+    python scripts/adapters/driver.py table              # docs/results/adapters.json + Markdown
+    python scripts/adapters/driver.py all                # every stage of every run, in order
+
+``--budget gpu`` runs the same rows at a larger budget (more iterations, batch 16, CUDA).
+Paths: ``--data`` (folder holding ``train291`` and ``benchmark/``), ``--backbone`` (the
+BasicSR checkpoint), ``--work`` (where experiments, results and the options written land).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import yaml
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import breakdown  # noqa: E402
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+BASE_OPT = osp.join(REPO, "options", "adapters", "clsr_msrresnet_adapters_x4.yml")
+RESULTS = osp.join(REPO, "docs", "results")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row: how its training differs from the base options."""
+
+    label: str
+    context: str = "image"  # CLSR ``context``: image | window (the no-context control)
+    lq_size: int = 80  # LR context patch in training
+    roi_size: int = 24  # training ROI
+    placement: str = "random"  # ROI placement in training
+    baselines: bool = False  # also evaluate pre-/post-cropping of the frozen backbone
+
+
+RUNS: dict[str, Run] = {
+    "r1": Run("R1: adapters, ROI 24 at random in 80x80 contexts", baselines=True),
+    "r2": Run("R2: no-context control of R1 (context = ROI + roi_pad)", context="window"),
+    "r3": Run("R3: R1 with the paper's recipe (ROI 48 centred in 54x54)", lq_size=54,
+              roi_size=48, placement="center"),
+}  # fmt: skip
+
+#: budget -> training settings shared by every run
+BUDGETS: dict[str, dict] = {
+    "cpu": dict(iters=600, batch=8, lr=1e-3, num_gpu=0, threads=2, workers=1, ckpt=50),
+    "gpu": dict(iters=20000, batch=16, lr=1e-3, num_gpu=1, threads=None, workers=4, ckpt=1000),
+}
+#: evaluation sets (under ``<data>/benchmark``) -> images used (None: all; sorted by name).
+#: Urban100_dev: img_001-020 (1570 ROIs of 24), what a 2-core CPU evaluates in minutes.
+TEST_SETS: dict[str, int | None] = {"Set5": None, "Set14": None, "Urban100_dev": 20}
+TEST_ROIS = (24, 48)
+#: context windows of clsr-bench (multiples of the ROI; 0 = the whole image)
+CONTEXT_WINDOWS = (2, 4, 6, 0)
+
+
+def run_dir(work: str, budget: str, run: str) -> str:
+    """The folder of one run: options, experiments/, results/."""
+    return osp.join(work, budget, run)
+
+
+def train_options(run: str, budget: str, data: str, backbone: str) -> dict:
+    """The clsr-train options of ``run`` at ``budget``."""
+    spec, b = RUNS[run], BUDGETS[budget]
+    with open(BASE_OPT) as f:
+        opt = yaml.safe_load(f)
+    opt["name"] = f"adapters_msrresnet_{run}_{budget}"
+    opt["num_gpu"] = b["num_gpu"]
+    ds = opt["datasets"]["train"]
+    ds.update(dataroot_gt=osp.join(data, "train291"), lq_size=spec.lq_size,
+              roi_size=spec.roi_size, roi_placement=spec.placement,
+              batch_size_per_gpu=b["batch"], num_worker_per_gpu=b["workers"])  # fmt: skip
+    opt["network_g"]["context"] = spec.context
+    opt["path"]["pretrain_network_backbone_g"] = osp.abspath(backbone)
+    tr = opt["train"]
+    tr["total_iter"] = b["iters"]
+    tr["optim_g"]["lr"] = b["lr"]
+    tr["scheduler"]["periods"] = [b["iters"]]
+    tr["context_opt"]["end_iter"] = b["iters"]
+    opt["logger"]["save_checkpoint_freq"] = b["ckpt"]
+    return opt
+
+
+def dataset_folder(data: str, work: str, dataset: str, limit: int | None) -> str:
+    """The HR folder of ``dataset``, or a folder of links to its first ``limit`` images."""
+    src = osp.join(data, "benchmark", dataset)
+    if limit is None:
+        return src
+    dst = osp.join(work, "data", f"{dataset}_first{limit}")
+    os.makedirs(dst, exist_ok=True)
+    for name in sorted(os.listdir(src))[:limit]:
+        link = osp.join(dst, name)
+        if not osp.lexists(link):
+            os.symlink(osp.abspath(osp.join(src, name)), link)
+    return dst
+
+
+def test_label(dataset: str, roi: int, folder: str | None = None) -> str:
+    """The dataset name in clsr-test's results: ``<folder name>_r<roi>``."""
+    return f"{osp.basename(osp.normpath(folder)) if folder else dataset}_r{roi}"
+
+
+def test_options(run: str, budget: str, data: str, backbone: str, dataset: str, roi: int,
+                 adapter: str, folder: str | None = None) -> dict:  # fmt: skip
+    """The clsr-test options of one (run, dataset, ROI size): whole LR image as context."""
+    train = train_options(run, budget, data, backbone)
+    spec = RUNS[run]
+    label = test_label(dataset, roi, folder)
+    return {
+        "name": f"{train['name']}_{label}",
+        "model_type": "LocalSRModel",
+        "scale": train["scale"],
+        "num_gpu": train["num_gpu"],
+        "manual_seed": 0,
+        "datasets": {
+            "test_1": {
+                "name": label,
+                "type": "LocalSRPairedDataset",
+                "dataroot_gt": folder or osp.join(data, "benchmark", dataset),
+                "io_backend": {"type": "disk"},
+                "roi_size": roi,
+                "roi_remainder": "crop",
+            }
+        },
+        "network_g": copy.deepcopy(train["network_g"]),
+        "path": {
+            "pretrain_network_backbone_g": train["path"]["pretrain_network_backbone_g"],
+            "pretrain_network_adapter_g": osp.abspath(adapter),
+        },
+        "val": {
+            "save_img": False,
+            "baselines": spec.baselines,
+            "flops": True,
+            "pbar": True,
+            "per_roi": True,
+        },
+    }
+
+
+def adapter_path(work: str, budget: str, run: str) -> str:
+    """The latest adapter file a finished training run wrote."""
+    name = train_options(run, budget, ".", ".")["name"]
+    return osp.join(run_dir(work, budget, run), "experiments", name, "models",
+                    "net_g_latest_adapter.safetensors")  # fmt: skip
+
+
+def bench_command(run: str, budget: str, folder: str, backbone: str, adapter: str, out: str,
+                  images: int, roi: int = 24) -> list[str]:  # fmt: skip
+    """The clsr-bench call of a run: context-window trade-off and CPU/GPU time per ROI.
+
+    The no-context control's context is its base window whatever the window, so it gets the
+    whole-image row only.
+    """
+    device = "cuda" if BUDGETS[budget]["num_gpu"] else "cpu"
+    windows = CONTEXT_WINDOWS if RUNS[run].context == "image" else (0,)
+    cmd = [sys.executable, "-m", "clsr_plugin.bench", "--weights", osp.abspath(backbone),
+           "--adapter", osp.abspath(adapter), "--data", folder, "--roi", str(roi),
+           "--device", device, "--multi-roi", "1", "--max-images", str(images),
+           "--timing-images", "2", "--repeats", "2",
+           "--context-windows", *map(str, windows), "--out", out]  # fmt: skip
+    if BUDGETS[budget]["threads"]:
+        cmd += ["--threads", str(BUDGETS[budget]["threads"])]
+    return cmd
+
+
+def _write_yaml(opt: dict, path: str) -> str:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        yaml.safe_dump(opt, f, sort_keys=False)
+    return path
+
+
+def _call(cmd: list[str], cwd: str, dry: bool) -> None:
+    print("+ (cd " + cwd + " && " + " ".join(cmd) + ")", flush=True)
+    if not dry:
+        subprocess.run(cmd, cwd=cwd, check=True)
+
+
+def stage_train(run: str, args) -> None:
+    """clsr-train with --auto_resume (a finished run only re-saves nothing and exits)."""
+    rdir = run_dir(args.work, args.budget, run)
+    opt_path = _write_yaml(train_options(run, args.budget, args.data, args.backbone),
+                           osp.join(rdir, "train.yml"))  # fmt: skip
+    if osp.isfile(adapter_path(args.work, args.budget, run)):
+        print(f"[{run}] trained already: {adapter_path(args.work, args.budget, run)}")
+        return
+    env_threads = BUDGETS[args.budget]["threads"]
+    cmd = [sys.executable, "-m", "clsr_plugin.train", "-opt", osp.abspath(opt_path),
+           "--auto_resume"]  # fmt: skip
+    if env_threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(env_threads))
+    _call(cmd, rdir, args.dry_run)
+
+
+def stage_test(run: str, args) -> None:
+    """clsr-test per (dataset, ROI size); skipped when its metrics JSON exists."""
+    rdir = run_dir(args.work, args.budget, run)
+    adapter = adapter_path(args.work, args.budget, run)
+    for dataset in args.sets:
+        folder = dataset_folder(args.data, args.work, dataset, TEST_SETS.get(dataset))
+        for roi in args.rois:
+            opt = test_options(run, args.budget, args.data, args.backbone, dataset, roi, adapter,
+                               folder)  # fmt: skip
+            label = test_label(dataset, roi, folder)
+            metrics = osp.join(rdir, "results", opt["name"], f"metrics_{label}.json")
+            if osp.isfile(metrics):
+                print(f"[{run}] {dataset} r{roi}: done ({metrics})")
+                continue
+            path = _write_yaml(opt, osp.join(rdir, f"test_{dataset}_r{roi}.yml"))
+            _call([sys.executable, "-m", "clsr_plugin.test", "-opt", osp.abspath(path)], rdir,
+                  args.dry_run)  # fmt: skip
+
+
+def stage_bench(run: str, args) -> None:
+    """clsr-bench of the run (context windows, ms per ROI); skipped when bench.json exists."""
+    out = osp.join(run_dir(args.work, args.budget, run), "bench")
+    if osp.isfile(osp.join(out, "bench.json")):
+        print(f"[{run}] bench: done ({out})")
+        return
+    folder = dataset_folder(args.data, args.work, "Urban100_dev", TEST_SETS["Urban100_dev"])
+    adapter = adapter_path(args.work, args.budget, run)
+    cmd = bench_command(run, args.budget, folder, args.backbone, adapter, out, args.bench_images)
+    _call(cmd, REPO, args.dry_run)
+
+
+def stage_export(run: str, args) -> None:
+    """Copy the run's adapter to docs/results/msrresnet_<run>.safetensors."""
+    os.makedirs(RESULTS, exist_ok=True)
+    dst = osp.join(RESULTS, f"msrresnet_{run}.safetensors")
+    shutil.copyfile(adapter_path(args.work, args.budget, run), dst)
+    print(f"[{run}] -> {dst}")
+
+
+def collect(args) -> dict:
+    """Every metrics JSON and bench.json of the runs, keyed by run / dataset, and the
+    breakdowns by ROI position and image of every dataset all runs were tested on."""
+    out: dict = {"budget": args.budget, "settings": BUDGETS[args.budget], "runs": {},
+                 "breakdown": {}}  # fmt: skip
+    per_roi: dict[str, dict[str, dict]] = {}
+    for run in RUNS:
+        rdir = run_dir(args.work, args.budget, run)
+        if not osp.isdir(rdir):
+            continue
+        entry: dict = {"label": RUNS[run].label, "metrics": {}}
+        for root, _, files in os.walk(osp.join(rdir, "results")):
+            for name in sorted(files):
+                if name.startswith("metrics_") and name.endswith(".json"):
+                    with open(osp.join(root, name)) as f:
+                        m = json.load(f)
+                    entry["metrics"][m["dataset"]] = m
+                elif name.startswith("rois_") and name.endswith(".json"):
+                    r = breakdown.load_rois(osp.join(root, name))
+                    per_roi.setdefault(r["dataset"], {})[run] = r
+        bench = osp.join(rdir, "bench", "bench.json")
+        if osp.isfile(bench):
+            with open(bench) as f:
+                entry["bench"] = json.load(f)
+        out["runs"][run] = entry
+    for ds, files in per_roi.items():
+        if "r1" in files:  # R1 carries the baselines
+            ordered = {"r1": files["r1"], **{k: v for k, v in files.items() if k != "r1"}}
+            out["breakdown"][ds] = breakdown.breakdown(ordered, "r1:post")
+    return out
+
+
+def stage_table(args) -> None:
+    """Write docs/results/adapters.json and print the PSNR table."""
+    data = collect(args)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(osp.join(RESULTS, "adapters.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    print(markdown_table(data))
+    for ds, result in data["breakdown"].items():
+        print(f"\n{ds}: PSNR of the pooled MSE minus post-cropping, by ROI position and image")
+        print(breakdown.to_markdown(result))
+
+
+def markdown_table(data: dict) -> str:
+    """PSNR (both protocols), SSIM and GFLOPs per ROI of every method and run."""
+    lines = ["| set | method | PSNR per ROI | PSNR per image | SSIM per ROI | GFLOPs/ROI |",
+             "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    rows: dict[str, list[str]] = {}
+    for run, entry in data["runs"].items():
+        for ds, m in entry["metrics"].items():
+            methods = ["pre_nopad", "pre_pad", "post", "clsr"] if RUNS[run].baselines else ["clsr"]
+            for meth in methods:
+                if f"{meth}/psnr_roi" not in m:
+                    continue
+                name = run.upper() if meth == "clsr" else meth
+                gflops = m.get(f"{meth}/gflops", float("nan"))
+                rows.setdefault(ds, []).append(
+                    f"| {ds} | {name} | {m[f'{meth}/psnr_roi']:.4f} | {m[f'{meth}/psnr_img']:.4f}"
+                    f" | {m[f'{meth}/ssim_roi']:.4f} | {gflops:.2f} |"
+                )
+    for ds in sorted(rows):
+        lines += rows[ds]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The driver's command line."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("stage", choices=["train", "test", "bench", "export", "table", "all"])
+    ap.add_argument("runs", nargs="*", help=f"rows of the table (default: all of {list(RUNS)})")
+    ap.add_argument("--budget", choices=sorted(BUDGETS), default="cpu")
+    ap.add_argument(
+        "--data",
+        default=osp.join(REPO, "..", "shared", "datasets"),
+        help="folder with train291/ and benchmark/<set>/ (HR images)",
+    )
+    ap.add_argument(
+        "--backbone",
+        default=osp.join(REPO, "..", "shared", "pretrained", "MSRResNet_x4_291set.pth"),
+    )
+    ap.add_argument("--work", default=osp.join(REPO, "work", "adapters"))
+    ap.add_argument("--sets", nargs="+", default=list(TEST_SETS))
+    ap.add_argument("--rois", nargs="+", type=int, default=list(TEST_ROIS))
+    ap.add_argument("--bench-images", type=int, default=6, help="images clsr-bench reads")
+    ap.add_argument("--dry-run", action="store_true", help="print the calls only")
+    return ap  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stage(s)."""
+    args = build_parser().parse_args(argv)
+    runs = args.runs or list(RUNS)
+    unknown = [r for r in runs if r not in RUNS]
+    if unknown:
+        print(f"driver: error: unknown run(s) {unknown}; the table has {list(RUNS)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    stages = {"train": stage_train, "test": stage_test, "bench": stage_bench,
+              "export": stage_export}  # fmt: skip
+    if args.stage == "table":
+        stage_table(args)
+        return 0
+    for stage in ["train", "test", "bench", "export"] if args.stage == "all" else [args.stage]:
+        for run in runs:
+            stages[stage](run, args)
+    if args.stage == "all":
+        stage_table(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""scripts/adapters: the runs differ only where the table says; the breakdown adds up."""
+
+import json
+import os
+import os.path as osp
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, "scripts", "adapters"))
+
+import breakdown  # noqa: E402
+import driver  # noqa: E402
+
+
+def _strip(opt):
+    """The options without what may differ between runs by design."""
+    opt = json.loads(json.dumps(opt))
+    opt.pop("name")
+    opt["network_g"].pop("context")
+    for key in ("lq_size", "roi_size", "roi_placement"):
+        opt["datasets"]["train"].pop(key)
+    return opt
+
+
+@pytest.mark.parametrize("budget", sorted(driver.BUDGETS))
+def test_runs_share_everything_but_what_the_table_varies(budget):
+    opts = {r: driver.train_options(r, budget, "/data", "/bb.pth") for r in driver.RUNS}
+    assert _strip(opts["r1"]) == _strip(opts["r2"]) == _strip(opts["r3"])
+    r1, r2, r3 = opts["r1"], opts["r2"], opts["r3"]
+    assert r1["network_g"]["context"] == "image" and r2["network_g"]["context"] == "window"
+    assert r1["datasets"]["train"] == r2["datasets"]["train"]  # same data, seed, sampling
+    assert (r3["datasets"]["train"]["lq_size"], r3["datasets"]["train"]["roi_size"]) == (54, 48)
+    b = driver.BUDGETS[budget]
+    tr = r1["train"]
+    assert tr["freeze"] == ["base", "gcm.extractor"]
+    assert tr["total_iter"] == tr["scheduler"]["periods"][0] == tr["context_opt"]["end_iter"]
+    assert tr["total_iter"] == b["iters"] and tr["optim_g"]["lr"] == b["lr"]
+    assert r1["datasets"]["train"]["batch_size_per_gpu"] == b["batch"]
+    assert r1["path"]["pretrain_network_backbone_g"] == "/bb.pth"
+    assert r1["datasets"]["train"]["dataroot_gt"] == "/data/train291"
+
+
+def test_test_options_whole_image_context_and_baselines_once(tmp_path):
+    folder = driver.dataset_folder(str(tmp_path), str(tmp_path / "w"), "Set5", None)
+    assert folder == str(tmp_path / "benchmark" / "Set5")
+    r1 = driver.test_options("r1", "cpu", "/d", "/bb.pth", "Set5", 24, "/a.safetensors")
+    r2 = driver.test_options("r2", "cpu", "/d", "/bb.pth", "Set5", 24, "/a.safetensors")
+    assert r1["val"]["baselines"] and not r2["val"]["baselines"]
+    assert r1["val"]["per_roi"] and r1["val"]["flops"]
+    ds = r1["datasets"]["test_1"]
+    assert ds["roi_size"] == 24 and "dataroot_lq" not in ds and ds["name"] == "Set5_r24"
+    assert r1["path"] == {"pretrain_network_backbone_g": "/bb.pth",
+                          "pretrain_network_adapter_g": "/a.safetensors"}  # fmt: skip
+    assert r2["network_g"]["context"] == "window"
+
+
+def test_dataset_subset_links_the_first_images(tmp_path):
+    src = tmp_path / "benchmark" / "Urban100_dev"
+    src.mkdir(parents=True)
+    for i in (3, 1, 2):
+        (src / f"img_{i:03d}.png").write_bytes(b"x")
+    folder = driver.dataset_folder(str(tmp_path), str(tmp_path / "w"), "Urban100_dev", 2)
+    assert sorted(os.listdir(folder)) == ["img_001.png", "img_002.png"]
+    assert driver.test_label("Urban100_dev", 24, folder) == "Urban100_dev_first2_r24"
+    # idempotent
+    assert driver.dataset_folder(str(tmp_path), str(tmp_path / "w"), "Urban100_dev", 2) == folder
+
+
+def test_dry_run_prints_every_call_and_unknown_runs_fail(tmp_path, capsys):
+    bench = tmp_path / "benchmark"
+    for name in driver.TEST_SETS:
+        (bench / name).mkdir(parents=True)
+    args = ["--data", str(tmp_path), "--work", str(tmp_path / "w"), "--dry-run"]
+    assert driver.main(["train", "r1", "r2", *args]) == 0
+    out = capsys.readouterr().out
+    assert out.count("clsr_plugin.train") == 2 and "--auto_resume" in out
+    assert driver.main(["test", "r2", *args]) == 0
+    out = capsys.readouterr().out
+    assert out.count("clsr_plugin.test") == len(driver.TEST_SETS) * len(driver.TEST_ROIS)
+    assert driver.main(["bench", "r2", *args]) == 0
+    out = capsys.readouterr().out
+    assert "--adapter" in out and "--context-windows 0 " in out
+    assert driver.main(["train", "r9", *args]) == 2
+
+
+def _rois_file(mses):
+    """One 72x96 LR image with a border ROI (0, 0) and an inner one (24, 24), 24 px each."""
+    return {
+        "dataset": "d",
+        "images": [
+            {"image": "a", "lq_hw": [72, 96], "rois": [[0, 0, 24, 24], [24, 24, 24, 24]],
+             "mse": mses},
+        ],
+    }  # fmt: skip
+
+
+def test_breakdown_bins_and_differences():
+    assert breakdown.border_distance([24, 24, 24, 24], 72, 96) == 24
+    assert breakdown.bin_of(0) == "border" and breakdown.bin_of(30) == "24-47"
+    r1 = _rois_file({"post": [4.0, 1.0], "clsr": [2.0, 1.0]})
+    r2 = _rois_file({"clsr": [4.0, 0.5]})
+    out = breakdown.breakdown({"r1": r1, "r2": r2}, "post")
+    assert out["reference"] == "r1:post"
+    border, inner = out["bins"]["border"], out["bins"]["24-47"]
+    assert border["n"] == 1 and inner["n"] == 1
+    assert border["r1:clsr"] == pytest.approx(10 * __import__("math").log10(2))
+    assert inner["r2:clsr"] == pytest.approx(10 * __import__("math").log10(2))
+    assert out["images"]["a"]["r1:clsr"] == pytest.approx(10 * __import__("math").log10(5 / 3))
+    assert "| border | 1 |" in breakdown.to_markdown(out)
+    with pytest.raises(ValueError, match="differs"):
+        breakdown.breakdown({"r1": r1, "r2": {"images": [dict(r2["images"][0], image="b")]}})
