@@ -100,3 +100,30 @@ def test_bad_options_fail_cleanly(tmp_path, capsys):
     opt.write_text(json.dumps({"network_g": TINY_OPT}))
     assert main(["--opt", str(opt), "--data", str(tmp_path / "nodata"), "--out", "o"]) == 2
     assert "Input not found" in capsys.readouterr().err
+
+
+def test_adapter_without_options(tmp_path, capsys):
+    from clsr_plugin.utils.adapter_file import save_adapter
+
+    net = tiny_clsr()
+    net.gcm.load_extractor_from(net.base)
+    backbone = str(tmp_path / "backbone.pth")
+    torch.save({"params": net.base.state_dict()}, backbone)
+    adapter = save_adapter(
+        str(tmp_path / "a.safetensors"), net, TINY_OPT, ["base", "gcm.extractor"]
+    )
+    assert main(["--weights", backbone, "--out", str(tmp_path / "o")]) == 2
+    assert "--adapter" in capsys.readouterr().err
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(1)
+    cv2.imwrite(str(data / "a.png"), (rng.random((64, 72, 3)) * 255).astype(np.uint8))
+    argv = ["--weights", backbone, "--adapter", adapter, "--data", str(data), "--roi", "12",
+            "--out", str(tmp_path / "o"), "--device", "cpu", "--repeats", "1", "--warmup", "0",
+            "--timing-images", "0", "--multi-roi", "1", "--context-windows", "0", "--no-flops"]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "o" / "bench.json").read_text())
+    assert report["config"]["adapter"] == adapter
+    clsr = report["results"][0]["methods"]["clsr"]["psnr_image_pooled"]
+    pre = report["results"][0]["methods"]["pre_pad"]["psnr_image_pooled"]
+    assert clsr != pre  # the adapter was loaded: CLSR differs from its backbone

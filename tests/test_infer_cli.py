@@ -131,3 +131,48 @@ def test_weights_not_matching_options(setup, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "size mismatch for base.conv_first.weight" in err
     assert not out.exists()
+
+
+def _adapter_setup(root):
+    """A tiny CLSR as backbone checkpoint + adapter file (G re-synced with the base branch)."""
+    from _clsr_tiny import TINY_OPT
+
+    from clsr_plugin.utils.adapter_file import save_adapter
+
+    net = tiny_clsr()
+    net.gcm.load_extractor_from(net.base)
+    backbone = str(root / "backbone.pth")
+    torch.save({"params": net.base.state_dict()}, backbone)
+    adapter = save_adapter(str(root / "a.safetensors"), net, TINY_OPT, ["base", "gcm.extractor"])
+    full, opt = write_checkpoint(net, str(root))
+    return backbone, adapter, full, opt
+
+
+def test_backbone_plus_adapter_needs_no_options(setup, tmp_path, capsys):
+    root = setup[0]
+    backbone, adapter, full, opt = _adapter_setup(tmp_path)
+    base = [str(root / "photo.png"), "--roi", "20,10,16,16", "--device", "cpu", "--no-sheet"]
+    assert (
+        main([*base, "--weights", backbone, "--adapter", adapter, "--out", str(tmp_path / "a")])
+        == 0
+    )
+    assert main([*base, "--weights", full, "--opt", opt, "--out", str(tmp_path / "b")]) == 0
+    name = "roi00_x20_y10_16x16.png"
+    a = read_image(str(tmp_path / "a" / "photo" / name)).rgb
+    b = read_image(str(tmp_path / "b" / "photo" / name)).rgb
+    assert np.array_equal(a, b)
+    capsys.readouterr()
+    torch.manual_seed(7)
+    other = str(tmp_path / "other.pth")
+    torch.save(
+        {"params": {k: torch.randn_like(v) for k, v in torch.load(backbone)["params"].items()}},
+        other,
+    )
+    assert (
+        main([*base, "--weights", other, "--adapter", adapter, "--out", str(tmp_path / "c")]) == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert "other frozen weights" in err and "\n" not in err
+    assert not (tmp_path / "c").exists()
+    assert main([*base, "--weights", backbone, "--out", str(tmp_path / "d")]) == 2
+    assert "--adapter" in capsys.readouterr().err
