@@ -120,7 +120,8 @@ def test_adapter_without_options(tmp_path, capsys):
     cv2.imwrite(str(data / "a.png"), (rng.random((64, 72, 3)) * 255).astype(np.uint8))
     argv = ["--weights", backbone, "--adapter", adapter, "--data", str(data), "--roi", "12",
             "--out", str(tmp_path / "o"), "--device", "cpu", "--repeats", "1", "--warmup", "0",
-            "--timing-images", "0", "--multi-roi", "1", "--context-windows", "0", "--no-flops"]  # fmt: skip
+            "--timing-images", "0", "--multi-roi", "1", "--context-windows", "0",
+            "--no-flops"]  # fmt: skip
     assert main(argv) == 0
     report = json.loads((tmp_path / "o" / "bench.json").read_text())
     assert report["config"]["adapter"] == adapter
