@@ -166,3 +166,29 @@ def load_adapter(net: nn.Module, path: str | os.PathLike) -> dict:
         )
     net.load_state_dict(state, strict=False)
     return meta
+
+
+def export_adapter(
+    checkpoint: str | os.PathLike,
+    network_opt: Mapping,
+    frozen: Sequence[str],
+    out: str | os.PathLike,
+    param_key: str = "params",
+) -> str:
+    """Write the adapter file of a whole-CLSR BasicSR checkpoint (``net_g_<iter>.pth``).
+
+    Training writes adapters of the EMA weights when EMA is on; this picks any ``param_key``
+    of the full checkpoint instead (e.g. ``params`` after a run too short for its EMA decay).
+
+    Returns:
+        The path written.
+    """
+    from clsr_plugin.inference.api import build_clsr
+    from clsr_plugin.utils.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    if param_key not in ckpt:
+        raise ValueError(f"{os.fspath(checkpoint)}: no {param_key!r} (keys: {sorted(ckpt)}).")
+    net = build_clsr(network_opt)
+    net.load_state_dict(ckpt[param_key], strict=True)
+    return save_adapter(out, net, network_opt, frozen, param_key)

@@ -60,10 +60,15 @@ RUNS: dict[str, Run] = {
 }  # fmt: skip
 
 #: budget -> training settings shared by every run
+#: (``weights``: which weights are evaluated: ``params``, or ``params_ema``; the EMA decay of
+#: 0.999 still holds 0.999^600 = 55% of the zero initialisation after 600 iterations, so the
+#: short CPU runs are evaluated on their trained weights)
 BUDGETS: dict[str, dict] = {
-    "cpu": dict(iters=600, batch=8, lr=1e-3, num_gpu=0, threads=2, workers=1, ckpt=50),
-    "gpu": dict(iters=20000, batch=16, lr=1e-3, num_gpu=1, threads=None, workers=4, ckpt=1000),
-}
+    "cpu": dict(iters=600, batch=8, lr=1e-3, num_gpu=0, threads=2, workers=1, ckpt=50,
+                weights="params"),
+    "gpu": dict(iters=20000, batch=16, lr=1e-3, num_gpu=1, threads=None, workers=4, ckpt=1000,
+                weights="params_ema"),
+}  # fmt: skip
 #: evaluation sets (under ``<data>/benchmark``) -> images used (None: all; sorted by name).
 #: Urban100_dev: img_001-020 (1570 ROIs of 24), what a 2-core CPU evaluates in minutes.
 TEST_SETS: dict[str, int | None] = {"Set5": None, "Set14": None, "Urban100_dev": 20}
@@ -155,11 +160,32 @@ def test_options(run: str, budget: str, data: str, backbone: str, dataset: str, 
     }
 
 
-def adapter_path(work: str, budget: str, run: str) -> str:
-    """The latest adapter file a finished training run wrote."""
+def models_dir(work: str, budget: str, run: str) -> str:
+    """The ``models/`` folder of a run's experiment."""
     name = train_options(run, budget, ".", ".")["name"]
-    return osp.join(run_dir(work, budget, run), "experiments", name, "models",
-                    "net_g_latest_adapter.safetensors")  # fmt: skip
+    return osp.join(run_dir(work, budget, run), "experiments", name, "models")
+
+
+def adapter_path(work: str, budget: str, run: str) -> str:
+    """The adapter file evaluated: training's own (EMA) one, or one exported from the final
+    checkpoint's ``params`` (:func:`clsr_plugin.utils.adapter_file.export_adapter`)."""
+    key = BUDGETS[budget]["weights"]
+    suffix = "" if key == "params_ema" else f"_{key}"
+    return osp.join(models_dir(work, budget, run), f"net_g_latest{suffix}_adapter.safetensors")
+
+
+def ensure_adapter(run: str, args) -> str:
+    """The evaluated adapter file, exported from ``net_g_latest.pth`` when needed."""
+    path = adapter_path(args.work, args.budget, run)
+    key = BUDGETS[args.budget]["weights"]
+    if not osp.isfile(path) and key != "params_ema" and not args.dry_run:
+        from clsr_plugin.utils.adapter_file import export_adapter
+
+        opt = train_options(run, args.budget, args.data, args.backbone)
+        full = osp.join(models_dir(args.work, args.budget, run), "net_g_latest.pth")
+        export_adapter(full, opt["network_g"], opt["train"]["freeze"], path, key)
+        print(f"[{run}] exported {key} of {full} -> {path}")
+    return path
 
 
 def bench_command(run: str, budget: str, folder: str, backbone: str, adapter: str, out: str,
@@ -199,8 +225,9 @@ def stage_train(run: str, args) -> None:
     rdir = run_dir(args.work, args.budget, run)
     opt_path = _write_yaml(train_options(run, args.budget, args.data, args.backbone),
                            osp.join(rdir, "train.yml"))  # fmt: skip
-    if osp.isfile(adapter_path(args.work, args.budget, run)):
-        print(f"[{run}] trained already: {adapter_path(args.work, args.budget, run)}")
+    done = osp.join(models_dir(args.work, args.budget, run), "net_g_latest.pth")
+    if osp.isfile(done):
+        print(f"[{run}] trained already: {done}")
         return
     env_threads = BUDGETS[args.budget]["threads"]
     cmd = [sys.executable, "-m", "clsr_plugin.train", "-opt", osp.abspath(opt_path),
@@ -213,7 +240,7 @@ def stage_train(run: str, args) -> None:
 def stage_test(run: str, args) -> None:
     """clsr-test per (dataset, ROI size); skipped when its metrics JSON exists."""
     rdir = run_dir(args.work, args.budget, run)
-    adapter = adapter_path(args.work, args.budget, run)
+    adapter = ensure_adapter(run, args)
     for dataset in args.sets:
         folder = dataset_folder(args.data, args.work, dataset, TEST_SETS.get(dataset))
         for roi in args.rois:
@@ -236,7 +263,7 @@ def stage_bench(run: str, args) -> None:
         print(f"[{run}] bench: done ({out})")
         return
     folder = dataset_folder(args.data, args.work, "Urban100_dev", TEST_SETS["Urban100_dev"])
-    adapter = adapter_path(args.work, args.budget, run)
+    adapter = ensure_adapter(run, args)
     cmd = bench_command(run, args.budget, folder, args.backbone, adapter, out, args.bench_images)
     _call(cmd, REPO, args.dry_run)
 
@@ -245,7 +272,7 @@ def stage_export(run: str, args) -> None:
     """Copy the run's adapter to docs/results/msrresnet_<run>.safetensors."""
     os.makedirs(RESULTS, exist_ok=True)
     dst = osp.join(RESULTS, f"msrresnet_{run}.safetensors")
-    shutil.copyfile(adapter_path(args.work, args.budget, run), dst)
+    shutil.copyfile(ensure_adapter(run, args), dst)
     print(f"[{run}] -> {dst}")
 
 

@@ -136,3 +136,20 @@ def test_adapter_refuses_another_backbone(make_opt, backbone_ckpt, fixed_batch, 
     save_file({"w": torch.zeros(2)}, not_adapter)
     with pytest.raises(adapter_file.AdapterMismatchError, match="not a CLSR adapter file"):
         load_clsr(backbone_ckpt, None, adapter=not_adapter)
+
+
+def test_export_adapter_of_the_trained_weights(make_opt, backbone_ckpt, fixed_batch, tmp_path):
+    model, full, ema_adapter = _train_and_save(make_opt, backbone_ckpt, fixed_batch)
+    out = adapter_file.export_adapter(
+        full, model.opt["network_g"], FREEZE, str(tmp_path / "p.safetensors"), "params"
+    )
+    assert adapter_file.read_adapter(out)[1]["param_key"] == "params"
+    net = load_clsr(backbone_ckpt, None, adapter=out)
+    lq, box = fixed_batch["lq"][:2], fixed_batch["roi"][:2]
+    trained = model.get_bare_model(model.net_g).eval()
+    with torch.no_grad():
+        assert torch.equal(net(lq, box)[0], trained(lq, box)[0])
+        ema = load_clsr(backbone_ckpt, None, adapter=ema_adapter)
+        assert not torch.equal(net(lq, box)[0], ema(lq, box)[0])
+    with pytest.raises(ValueError, match="no 'params_x'"):
+        adapter_file.export_adapter(full, model.opt["network_g"], FREEZE, out, "params_x")
