@@ -96,6 +96,9 @@ def save_adapter(
     }
     tmp = f"{path}.tmp"
     save_file(dict(adapter_state(net, frozen)), tmp, metadata=meta)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; give it a normal file's mode
     os.replace(tmp, path)
     return path
 
