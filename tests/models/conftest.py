@@ -73,6 +73,16 @@ def make_opt(tmp_path):
     return make
 
 
+@pytest.fixture
+def fixed_batch(synth_pairs):
+    """A train batch of 3 contexts with one ROI size, the ROI positions differing per sample."""
+    from basicsr.data import build_dataset
+
+    ds = build_dataset(localsr_dataset_opt(*synth_pairs, "train", roi_placement="random"))
+    items = [ds[i] for i in range(3)]
+    return {k: torch.stack([it[k] for it in items]) for k in ("lq", "gt", "roi")}
+
+
 @pytest.fixture(scope="session")
 def tiny_backbone():
     """Options of the tiny MSRResNet backbone."""

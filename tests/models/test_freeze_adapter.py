@@ -14,15 +14,6 @@ FREEZE = ["base", "gcm.extractor"]
 
 
 @pytest.fixture
-def fixed_batch(synth_pairs, dataset_opt):
-    from basicsr.data import build_dataset
-
-    ds = build_dataset(dataset_opt(*synth_pairs, "train", roi_placement="random"))
-    items = [ds[i] for i in range(3)]
-    return {k: torch.stack([it[k] for it in items]) for k in ("lq", "gt", "roi")}
-
-
-@pytest.fixture
 def backbone_ckpt(tmp_path, tiny_backbone):
     """A plain BasicSR checkpoint of the tiny backbone (random weights, seed 3)."""
     torch.manual_seed(3)

@@ -16,14 +16,6 @@ from clsr_plugin.models.roi_crops import crop_rois
 
 
 @pytest.fixture
-def fixed_batch(synth_pairs, dataset_opt):
-    ds = build_dataset(dataset_opt(*synth_pairs, "train", roi_placement="random"))
-    items = [ds[i] for i in range(3)]
-    # one ROI size, positions differ per sample
-    return {k: torch.stack([it[k] for it in items]) for k in ("lq", "gt", "roi")}
-
-
-@pytest.fixture
 def val_loader(synth_pairs, dataset_opt):
     def make(**kw):
         ds = build_dataset(dataset_opt(*synth_pairs, "val", **kw))
