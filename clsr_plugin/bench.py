@@ -471,8 +471,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        if args.opt is None and args.adapter is None:
-            raise ValueError("give --opt, or --adapter (its metadata holds the CLSR options)")
         model = load_clsr(args.weights, args.opt, args.device, args.half, adapter=args.adapter)
         for d in args.data:
             list_images([d])

@@ -35,7 +35,6 @@ from clsr_plugin.inference.api import (
     autocast_for,
     crop_to_tensor,
     load_clsr,
-    read_network_opt,
     upscale_rois,
 )
 from clsr_plugin.inference.rois import Box, load_rois_json, parse_roi, validate_rois
@@ -280,10 +279,6 @@ def run(args: argparse.Namespace) -> list[dict]:
     jobs = plan_jobs(args)
     if not os.path.isfile(args.weights):
         raise InputError(f"Weights file not found: {args.weights!r}")
-    if args.opt is None and args.adapter is None:
-        raise InputError("give --opt, or --adapter (its metadata holds the CLSR options)")
-    if args.opt is not None:
-        read_network_opt(args.opt)
     model = load_clsr(args.weights, args.opt, args.device, args.half and args.half_dtype,
                       allow_unsafe_pickle=args.allow_unsafe_pickle or None,
                       adapter=args.adapter)  # fmt: skip

@@ -184,15 +184,16 @@ def load_clsr(
     Returns:
         The model in eval mode on ``device``.
     """
-    adapter_meta = None
-    if adapter is not None:
-        from clsr_plugin.utils.adapter_file import read_adapter
+    from clsr_plugin.utils.adapter_file import load_adapter, read_adapter
 
-        adapter_meta = read_adapter(adapter)[1]
+    adapter_file = read_adapter(adapter) if adapter is not None else None
     if opt_or_yaml is None:
-        if adapter_meta is None:
-            raise ValueError("load_clsr needs options (opt_or_yaml) or an adapter file.")
-        opt_or_yaml = adapter_meta["network_g"]
+        if adapter_file is None:
+            raise ValueError(
+                "No CLSR options: give --opt (opt_or_yaml), or an --adapter file whose "
+                "metadata holds them."
+            )
+        opt_or_yaml = adapter_file[1]["network_g"]
     net_opt, path_opt = read_network_opt(opt_or_yaml)
     dev = resolve_device(device)
     dtype = resolve_half(half, dev)
@@ -208,10 +209,8 @@ def load_clsr(
         logger.info(
             "Loaded %s weights from %s", kind, weights if isinstance(weights, str) else "dict"
         )
-    if adapter is not None:
-        from clsr_plugin.utils.adapter_file import load_adapter
-
-        load_adapter(model, adapter)
+    if adapter_file is not None:
+        load_adapter(model, adapter, adapter_file)
         logger.info("Loaded the adapter %s", os.fspath(adapter))
     model = model.to(device=dev).eval()
     model.amp_dtype = None if dtype == torch.float32 else dtype

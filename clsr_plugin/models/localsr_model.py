@@ -138,9 +138,8 @@ class LocalSRModel(SRModel):
 
     def _freeze(self, net: torch.nn.Module) -> list[str]:
         """Apply ``train.freeze`` (before any DDP wrapping); returns the prefixes."""
-        prefixes = list(self.opt["train"].get("freeze") or [])
-        if isinstance(self.opt["train"].get("freeze"), str):
-            prefixes = [self.opt["train"]["freeze"]]
+        freeze = self.opt["train"].get("freeze") or []
+        prefixes = [freeze] if isinstance(freeze, str) else list(freeze)
         modules = {name for name, _ in net.named_modules() if name}
         unknown = [p for p in prefixes if p not in modules]
         if unknown:
@@ -151,6 +150,9 @@ class LocalSRModel(SRModel):
         for name, param in net.named_parameters():
             if adapter_file.under(name, prefixes):
                 param.requires_grad_(False)
+        self._frozen_modules = [
+            m for n, m in net.named_modules() if adapter_file.under(n, prefixes)
+        ]
         if prefixes:
             n_frozen = sum(p.numel() for p in net.parameters() if not p.requires_grad)
             n_train = sum(p.numel() for p in net.parameters() if p.requires_grad)
@@ -161,11 +163,8 @@ class LocalSRModel(SRModel):
 
     def _frozen_to_eval(self) -> None:
         """Keep frozen modules in eval mode (BasicSR calls ``net_g.train()`` freely)."""
-        if not self.frozen:
-            return
-        for name, module in self.get_bare_model(self.net_g).named_modules():
-            if adapter_file.under(name, self.frozen):
-                module.eval()
+        for module in getattr(self, "_frozen_modules", ()):
+            module.eval()
 
     # ------------------------------------------------------------------ training
     def init_training_settings(self) -> None:
@@ -260,10 +259,10 @@ class LocalSRModel(SRModel):
                     "(PIM disabled?); remove context_opt or enable the PIM."
                 )
             bare = self.get_bare_model(self.net_g)
-            ctx_boxes = bare.context_boxes(self.roi, self.lq.shape[-2], self.lq.shape[-1])
-            ctx_gt = (
-                self.gt if bare.context == "image" else crop_rois(self.gt, ctx_boxes, self.scale)
-            )
+            ctx_gt = self.gt
+            if bare.context == "window":  # the PIM saw each ROI's base window only
+                boxes = bare.context_boxes(self.roi, self.lq.shape[-2], self.lq.shape[-1])
+                ctx_gt = crop_rois(self.gt, boxes, self.scale)
             l_context = self.cri_context(context_sr, ctx_gt, current_iter)
             l_total = l_total + l_context
             loss_dict["l_context"] = l_context

@@ -69,8 +69,9 @@ class RoiMetricAccumulator:
             self.roi_psnr.append(psnr)
             self.roi_ssim.append(ssim)
             diff = sr.astype(np.float64) - gt.astype(np.float64)
-            self.roi_mse.append(float(np.mean(diff * diff)))
-            sse += float(np.sum(diff * diff))
+            roi_sse = float(np.sum(diff * diff))
+            self.roi_mse.append(roi_sse / diff.size)
+            sse += roi_sse
             count += diff.size
             ssim_sum += ssim * diff.size
         self.img_psnr.append(psnr_from_mse(sse / count, self.psnr_cap))

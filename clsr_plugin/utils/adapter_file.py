@@ -137,11 +137,14 @@ def read_adapter(path: str | os.PathLike) -> tuple[OrderedDict, dict]:
     return state, meta
 
 
-def load_adapter(net: nn.Module, path: str | os.PathLike) -> dict:
+def load_adapter(
+    net: nn.Module, path: str | os.PathLike, contents: tuple[OrderedDict, dict] | None = None
+) -> dict:
     """Load an adapter file into ``net``, whose frozen part must already hold the backbone.
 
     Checks that the frozen weights of ``net`` hash to the adapter's ``frozen_sha256`` and that
-    the adapter's tensors are exactly ``net``'s unfrozen entries.
+    the adapter's tensors are exactly ``net``'s unfrozen entries. ``contents``: what
+    :func:`read_adapter` already returned for ``path`` (not read again).
 
     Returns:
         The adapter's metadata.
@@ -149,7 +152,7 @@ def load_adapter(net: nn.Module, path: str | os.PathLike) -> dict:
     Raises:
         AdapterMismatchError: another backbone, other CLSR options, or a broken file.
     """
-    state, meta = read_adapter(path)
+    state, meta = contents if contents is not None else read_adapter(path)
     frozen = meta["frozen"]
     have = frozen_weights_hash(net, frozen)
     if have != meta["frozen_sha256"]:
