@@ -248,7 +248,8 @@ def bench_dataset(model, folder: str, roi: int, args, device, dtype) -> dict:
                rois=methods["clsr"]["rois"], timing_images=min(args.timing_images, len(files)),
                methods=methods)  # fmt: skip
     if split:
-        keys = ["clsr_decode_base", "clsr_decode_gcm", "clsr_context_gcm", "clsr_context_pim"]
+        keys = ["clsr_decode_base", "clsr_decode_gcm", "clsr_decode_select", "clsr_context_gcm",
+                "clsr_context_pim"]  # fmt: skip
         out["clsr_gflops_split"] = {k: gflops(np.mean([f[k] for f in split])) for k in keys}
     out["multi_roi"] = multi_roi(model, images[: max(1, args.timing_images)], roi, args, device,
                                  flops_cache)  # fmt: skip

@@ -197,9 +197,13 @@ def clsr_macs(
         padded window), ``post`` (backbone on the whole context), all three through
         ``model.base_only`` (a backbone's input padding, e.g. SwinIR's, counted as run),
         ``clsr_decode`` (per ROI: base + GCM query/attention + fusion), ``clsr_decode_base`` /
-        ``clsr_decode_gcm`` (that split), ``clsr_context`` (once per image) with
+        ``clsr_decode_gcm`` (that split; of the GCM's part, ``clsr_decode_select`` is
+        ``selection: topk``'s patch scoring), ``clsr_context`` (once per image) with
         ``clsr_context_gcm`` / ``clsr_context_pim``, ``clsr_per_roi`` (= decode + context / n)
-        and the inputs.
+        and the inputs. With ``topk``, G runs per ROI on its selected patches (in decode):
+        ``clsr_per_roi`` is then exact ROI by ROI and an upper bound for a batch of ROIs, which
+        shares the G work of the patches they select in common. The descriptors are
+        element-wise arithmetic, which the counter does not count (about 3 per pixel).
     """
     H, W = map(int, context_hw)
     h, w = map(int, roi_hw)
@@ -241,6 +245,7 @@ def clsr_macs(
     out["clsr_context_gcm"] = ctx[""] - out["clsr_context_pim"]
     out["clsr_decode"] = dec[""]
     out["clsr_decode_gcm"] = dec.get("gcm", 0)  # 0: no GCM
+    out["clsr_decode_select"] = dec.get("gcm.select", 0)  # 0: strided selection
     out["clsr_decode_base"] = dec[""] - out["clsr_decode_gcm"]
     out["clsr_per_roi"] = out["clsr_decode"] + out["clsr_context"] / n_rois
     out["post_per_roi"] = out["post"] / n_rois

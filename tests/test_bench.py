@@ -50,7 +50,8 @@ def test_json_has_every_field(report):
         assert METHOD_FIELDS <= set(row), m
         assert all(row[k] is not None for k in METHOD_FIELDS if k != "peak_mem_mb")
     assert set(res["clsr_gflops_split"]) == {"clsr_decode_base", "clsr_decode_gcm",
-                                             "clsr_context_gcm", "clsr_context_pim"}  # fmt: skip
+                                             "clsr_decode_select", "clsr_context_gcm",
+                                             "clsr_context_pim"}  # fmt: skip
     assert {(r["n_rois"], r["method"]) for r in res["multi_roi"]} == {
         (n, m) for n in (1, 5) for m in ("pre_pad", "post", "clsr")
     }

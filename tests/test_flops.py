@@ -75,6 +75,19 @@ def test_clsr_split_and_amortisation():
     assert many["post_per_roi"] == pytest.approx(one["post"] / 10)
 
 
+def test_topk_moves_g_into_the_per_roi_cost():
+    """topk: the image work is only descriptors (0 counted MACs); G runs per ROI in decode."""
+    strided = tiny_clsr()
+    topk = tiny_clsr()
+    topk.gcm.selection = "topk"
+    s = clsr_macs(strided, (40, 56), (12, 12))
+    t = clsr_macs(topk, (40, 56), (12, 12))
+    assert t["clsr_context_gcm"] == 0 and t["clsr_context_pim"] == s["clsr_context_pim"]
+    assert s["clsr_decode_select"] == 0 < t["clsr_decode_select"] < 0.01 * t["clsr_decode"]
+    assert t["clsr_decode_gcm"] > s["clsr_decode_gcm"] + 0.9 * s["clsr_context_gcm"]
+    assert t["clsr_decode_base"] == s["clsr_decode_base"]
+
+
 def test_clsr_macs_rejects_bad_sizes():
     model = tiny_clsr(trained=False)
     with pytest.raises(ValueError, match="does not fit"):

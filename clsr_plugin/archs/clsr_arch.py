@@ -85,6 +85,8 @@ _GCM_KEYS = {
     "stage",
     "down_factor",
     "beta_init",
+    "selection",
+    "near_patches",
 }
 
 
@@ -99,7 +101,9 @@ class CLSR(nn.Module):
         pim: PIM options ``{channel_ratio: 0.1, min_channels: 8}``; ``false`` or
             ``{enabled: false}`` disables the PIM. Default: enabled with defaults.
         gcm: GCM options ``{patch_size: 6, num_patches: 256, num_heads: 4,
-            extractor_stages: 1, stage: null, down_factor: 2, beta_init: 10}``; ``false`` or
+            extractor_stages: 1, stage: null, down_factor: 2, beta_init: 10,
+            selection: strided, near_patches: null}`` (``selection: topk``: per-ROI patches by
+            similarity, see ``clsr_plugin.archs.gcm``); ``false`` or
             ``{enabled: false}`` disables the GCM. Default: enabled with defaults.
         context: ``image`` (default): GCM and PIM see the whole given context; ``window``: each
             ROI's context is only its base window (the no-context control, see the module

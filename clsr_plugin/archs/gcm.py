@@ -5,9 +5,14 @@ Choices the paper leaves open, made here (see ``DESIGN.md``):
 * **Patches.** The context is covered by a ceil(H/r) x ceil(W/r) grid of r x r patches; the
   last row / column is shifted inside the image (overlapping its neighbour) rather than padded,
   so no pixel is invented. Only a context smaller than one patch is zero-padded up to r x r.
-* **Subsampling.** Deterministic and uniform: when the grid has more than ``num_patches``
-  patches, a ``ny x nx`` sub-grid (``ny * nx <= N``, aspect ratio kept) is taken at evenly
-  spaced rows / columns (``linspace`` rounded); otherwise all patches are used. Reproducible.
+* **Subsampling.** When the grid has more than ``num_patches`` (N) patches, ``selection``
+  decides which N are kept; otherwise all patches are used (both selections then compute the
+  same thing). ``strided`` (default): one ``ny x nx`` sub-grid per context (``ny * nx <= N``,
+  aspect ratio kept) at evenly spaced rows / columns (``linspace`` rounded), encoded once per
+  image. ``topk``: per ROI, the ``near_patches`` nearest patches and the most similar others
+  by a fixed pixel descriptor (``clsr_plugin.archs.patch_select``); the image work is only the
+  descriptors, and G runs in ``forward`` on the union of the patches a batch of ROIs selects.
+  Both are deterministic.
 * **Extractor G.** The backbone's head and first ``extractor_stages`` stage(s) at full width,
   a truncated backbone instance whose state-dict keys are the backbone's own; it is initialised
   from the base branch (and re-loaded with it by ``load_backbone_weights``). All N patches go
@@ -39,6 +44,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from clsr_plugin.archs.adapters import BackboneAdapter
+from clsr_plugin.archs.patch_select import (
+    PatchDescriptor,
+    PatchSelector,
+    gather_patches,
+    patch_starts,
+)
+
+#: ``selection`` values: which patches the ROI queries attend to (see the module docstring)
+SELECTIONS = ("strided", "topk")
 
 
 def zero_module(module: nn.Module) -> nn.Module:
@@ -116,6 +130,21 @@ class GCMCache:
     key_xy: Tensor
 
 
+@dataclass
+class GCMSelectCache:
+    """Per-image work of ``selection: topk`` when the grid has more than N patches.
+
+    Attributes:
+        lq: (B, in, H, W) the contexts (zero-padded up to one patch where smaller).
+        origins: (Np, 2) top-left corners (y, x) of every grid patch, row-major.
+        descriptors: (B, Np, D) descriptors of every patch.
+    """
+
+    lq: Tensor
+    origins: Tensor
+    descriptors: Tensor
+
+
 class GlobalContextModule(nn.Module):
     """Global context module (see the module docstring for every design choice).
 
@@ -131,6 +160,9 @@ class GlobalContextModule(nn.Module):
         stage: base stage after which the GCM is fused (None: ``extractor_stages - 1``).
         down_factor: factor of the query and key/value downsamplers. Default: 2.
         beta_init: initial temperature of the cosine similarities. Default: 10.
+        selection: ``strided`` (default) or ``topk`` (see the module docstring).
+        near_patches: with ``topk``, how many of the N patches are the nearest ones
+            (None: N // 4).
     """
 
     def __init__(
@@ -146,8 +178,13 @@ class GlobalContextModule(nn.Module):
         stage: int | None = None,
         down_factor: int = 2,
         beta_init: float = 10.0,
+        selection: str = "strided",
+        near_patches: int | None = None,
     ) -> None:
         super().__init__()
+        if selection not in SELECTIONS:
+            raise ValueError(f"gcm selection must be one of {SELECTIONS}, got {selection!r}.")
+        self.selection = selection
         self.stage = extractor_stages - 1 if stage is None else int(stage)
         if not 0 <= self.stage < num_stages:
             raise ValueError(f"gcm stage={stage} is outside [0, {num_stages - 1}].")
@@ -160,6 +197,14 @@ class GlobalContextModule(nn.Module):
             raise ValueError(f"gcm down_factor must be >= 1, got {down_factor}.")
         self.patch_size = int(patch_size)
         self.num_patches = int(num_patches)
+        near = self.num_patches // 4 if near_patches is None else int(near_patches)
+        if not 0 <= near <= self.num_patches:
+            raise ValueError(
+                f"gcm near_patches={near_patches} must be in [0, num_patches={num_patches}]."
+            )
+        self.near_patches = near
+        self.describe = PatchDescriptor(self.patch_size)  # topk only; no parameters
+        self.select = PatchSelector(self.num_patches, near)
         self.extractor = adapter_cls.build(backbone_cfg)
         self._extractor = adapter_cls(self.extractor)
         self._extractor.truncate(extractor_stages)
@@ -187,16 +232,14 @@ class GlobalContextModule(nn.Module):
         self.extractor.load_state_dict({k: src[k] for k in self.extractor.state_dict()})
 
     # ---- context side (once per image) --------------------------------------------------
-    def patch_origins(self, height: int, width: int) -> tuple[Tensor, Tensor]:
-        """Top-left corners (y, x) of the subsampled patches, each (N,), row-major."""
+    def patch_origins(
+        self, height: int, width: int, subsample: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        """Top-left corners (y, x) of the strided sub-grid (or every patch), (N,) each."""
         r = self.patch_size
-
-        def starts(n: int) -> Tensor:
-            return torch.arange(-(-n // r)).mul(r).clamp(max=max(n - r, 0))
-
-        ys, xs = starts(height), starts(width)
+        ys, xs = patch_starts(height, r), patch_starts(width, r)
         gh, gw = len(ys), len(xs)
-        if gh * gw > self.num_patches:
+        if subsample and gh * gw > self.num_patches:
             ny = min(gh, max(1, round(math.sqrt(self.num_patches * gh / gw))))
             nx = min(gw, max(1, self.num_patches // ny))
             ny = min(gh, max(1, self.num_patches // nx))
@@ -205,14 +248,18 @@ class GlobalContextModule(nn.Module):
         grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
         return grid_y.reshape(-1), grid_x.reshape(-1)
 
-    def encode(self, lq: Tensor) -> GCMCache:
-        """Keys and values of a batch of contexts.
+    def encode(self, lq: Tensor) -> GCMCache | GCMSelectCache:
+        """Keys and values of a batch of contexts (``topk`` on a large grid: descriptors).
 
         Args:
             lq: (B, in, H, W) contexts.
         """
         b, _, h, w = lq.shape
         r = self.patch_size
+        if self.selection == "topk":
+            oy, ox = self.patch_origins(h, w, subsample=False)
+            if oy.numel() > self.num_patches:
+                return self._encode_descriptors(lq, oy, ox)
         oy, ox = self.patch_origins(h, w)
         if h < r or w < r:
             lq = F.pad(lq, (0, max(0, r - w), 0, max(0, r - h)))
@@ -231,8 +278,67 @@ class GlobalContextModule(nn.Module):
         kx = cell_centres(ox, r, rw)[:, None, :].expand(n, rh, rw)
         return GCMCache(key, value, torch.stack([kx, ky], -1).reshape(-1, 2))
 
+    def _encode_descriptors(self, lq: Tensor, oy: Tensor, ox: Tensor) -> GCMSelectCache:
+        """``topk``'s image work: the descriptor of every grid patch of each context."""
+        b, _, h, w = lq.shape
+        r, n = self.patch_size, oy.numel()
+        lq = F.pad(lq, (0, max(0, r - w), 0, max(0, r - h)))
+        batch = torch.arange(b).repeat_interleave(n)
+        desc = self.describe(lq, batch, oy.repeat(b), ox.repeat(b)).view(b, n, -1)
+        return GCMSelectCache(lq, torch.stack([oy, ox], -1).to(lq.device), desc)
+
+    def _patch_keys(
+        self, lq: Tensor, batch: Tensor, oy: Tensor, ox: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Keys, values (P, heads, T, d) and key centres (P, T, 2) of P patches of ``lq``."""
+        r = self.patch_size
+        feats = self.down_kv(self._extractor.features(gather_patches(lq, batch, oy, ox, r)))
+        p, c, rh, rw = feats.shape
+        tokens = feats.flatten(2).transpose(1, 2)  # (P, T, C)
+
+        def heads(x: Tensor) -> Tensor:
+            return x.view(p, rh * rw, self.num_heads, -1).transpose(1, 2)
+
+        key = F.normalize(heads(self.to_k(tokens)), dim=-1, eps=1e-6)
+        value = heads(self.to_v(tokens))
+        ky = cell_centres(oy, r, rh)[:, :, None].expand(p, rh, rw)
+        kx = cell_centres(ox, r, rw)[:, None, :].expand(p, rh, rw)
+        return key, value, torch.stack([kx, ky], -1).reshape(p, rh * rw, 2)
+
+    def _selected_keys(
+        self, cache: GCMSelectCache, windows: Tensor, batch_index: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``topk``: keys, values (n, heads, N*T, d) and centres (n, N*T, 2) of each ROI."""
+        lq, r = cache.lq, self.patch_size
+        height, width = lq.shape[-2:]
+        win = windows.to(lq.device).long()
+        n, num = win.shape[0], cache.origins.shape[0]
+        cy = patch_starts(int(win[0, 3]), r).to(lq.device)
+        cx = patch_starts(int(win[0, 2]), r).to(lq.device)
+        qy = (win[:, 1, None] + cy).clamp(max=height - r)[:, :, None].expand(-1, -1, len(cx))
+        qx = (win[:, 0, None] + cx).clamp(max=width - r)[:, None, :].expand(-1, len(cy), -1)
+        cells = qy.shape[1] * qy.shape[2]
+        batch_index = batch_index.to(lq.device)
+        query = self.describe(
+            lq, batch_index.repeat_interleave(cells), qy.reshape(-1), qx.reshape(-1)
+        ).view(n, cells, -1)
+        oy, ox = cache.origins.unbind(-1)
+        patch_xy = torch.stack([ox, oy], -1).float() + (r - 1) / 2
+        window_xy = win[:, :2].float() + (win[:, 2:].float() - 1) / 2
+        keep = self.select(cache.descriptors, query, batch_index, patch_xy, window_xy)
+        ids, inverse = torch.unique(batch_index[:, None] * num + keep, return_inverse=True)
+        key, value, xy = self._patch_keys(lq, ids // num, oy[ids % num], ox[ids % num])
+
+        def per_roi(x: Tensor) -> Tensor:  # (U, heads, T, d) -> (n, heads, N*T, d)
+            x = x[inverse]
+            return x.transpose(1, 2).reshape(n, x.shape[2], -1, x.shape[-1])
+
+        return per_roi(key), per_roi(value), xy[inverse].reshape(n, -1, 2)
+
     # ---- ROI side -----------------------------------------------------------------------
-    def forward(self, z: Tensor, cache: GCMCache, windows: Tensor, batch_index: Tensor) -> Tensor:
+    def forward(
+        self, z: Tensor, cache: GCMCache | GCMSelectCache, windows: Tensor, batch_index: Tensor
+    ) -> Tensor:
         """Fuse context into base features.
 
         Args:
@@ -249,16 +355,19 @@ class GlobalContextModule(nn.Module):
         hq, wq = q_map.shape[-2:]
         query = self._heads(self.to_q(q_map.flatten(2).transpose(1, 2)))
         query = F.normalize(query, dim=-1, eps=1e-6)  # (n, heads, Nq, d)
-        if cache.key.shape[0] == 1:
+        if isinstance(cache, GCMSelectCache):
+            key, value, k_xy = self._selected_keys(cache, windows, batch_index)
+        elif cache.key.shape[0] == 1:
             key, value = cache.key.expand(n, -1, -1, -1), cache.value.expand(n, -1, -1, -1)
+            k_xy = cache.key_xy[None].expand(n, -1, -1)
         else:
             key, value = cache.key[batch_index], cache.value[batch_index]
+            k_xy = cache.key_xy[None].expand(n, -1, -1)
         logits = self.beta.view(1, -1, 1, 1) * torch.matmul(query, key.transpose(-1, -2))
         qy = cell_centres(windows[:, 1].to(z.device), h, hq)[:, :, None].expand(n, hq, wq)
         qx = cell_centres(windows[:, 0].to(z.device), w, wq)[:, None, :].expand(n, hq, wq)
         q_xy = torch.stack([qx, qy], -1).reshape(n, hq * wq, 2)
-        k_xy = cache.key_xy.to(z.device)[None].expand(n, -1, -1)
-        dist = torch.cdist(q_xy, k_xy, compute_mode="donot_use_mm_for_euclid_dist")
+        dist = torch.cdist(q_xy, k_xy.to(z.device), compute_mode="donot_use_mm_for_euclid_dist")
         slope = F.softplus(self.distance_weight).view(1, -1, 1, 1)
         # coordinates and the bias stay float32; the logits keep the features' dtype (bf16 ok)
         logits = logits - (slope * torch.log1p(dist)[:, None]).to(logits.dtype)

@@ -28,7 +28,7 @@ import os.path as osp
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -50,6 +50,10 @@ class Run:
     roi_size: int = 24  # training ROI
     placement: str = "random"  # ROI placement in training
     baselines: bool = False  # also evaluate pre-/post-cropping of the frozen backbone
+    gcm: dict = field(default_factory=dict)  # CLSR ``gcm`` options over the base options'
+    #: evaluate this run's trained adapter instead of training (for rows whose training
+    #: would compute exactly what that run's did)
+    adapter_of: str | None = None
 
 
 RUNS: dict[str, Run] = {
@@ -57,6 +61,15 @@ RUNS: dict[str, Run] = {
     "r2": Run("R2: no-context control of R1 (context = ROI + roi_pad)", context="window"),
     "r3": Run("R3: R1 with the paper's recipe (ROI 48 centred in 54x54)", lq_size=54,
               roi_size=48, placement="center"),
+    # GCM selection (issue 15). An 80x80 training context has 14x14 = 196 patches <= 256, so
+    # with k = 256 both selections use every patch and training is R1's computation exactly
+    # (tests/archs/test_patch_select.py): R4 evaluates R1's adapter with topk selection.
+    "r4": Run("R4: R1's adapter, GCM topk selection (k 256, 64 nearest)",
+              gcm={"selection": "topk"}, adapter_of="r1"),
+    # with k = 64 < 196 the selection acts in training as well
+    "r5": Run("R5: R1 with GCM k = 64 strided patches", gcm={"num_patches": 64}),
+    "r6": Run("R6: R1 with GCM k = 64 topk patches (16 nearest)",
+              gcm={"num_patches": 64, "selection": "topk"}),
 }  # fmt: skip
 
 #: budget -> training settings shared by every run
@@ -94,6 +107,7 @@ def train_options(run: str, budget: str, data: str, backbone: str) -> dict:
               roi_size=spec.roi_size, roi_placement=spec.placement,
               batch_size_per_gpu=b["batch"], num_worker_per_gpu=b["workers"])  # fmt: skip
     opt["network_g"]["context"] = spec.context
+    opt["network_g"]["gcm"].update(spec.gcm)
     opt["path"]["pretrain_network_backbone_g"] = osp.abspath(backbone)
     tr = opt["train"]
     tr["total_iter"] = b["iters"]
@@ -176,6 +190,7 @@ def adapter_path(work: str, budget: str, run: str) -> str:
 
 def ensure_adapter(run: str, args) -> str:
     """The evaluated adapter file, exported from ``net_g_latest.pth`` when needed."""
+    run = RUNS[run].adapter_of or run
     path = adapter_path(args.work, args.budget, run)
     key = BUDGETS[args.budget]["weights"]
     if not osp.isfile(path) and key != "params_ema" and not args.dry_run:
@@ -222,6 +237,9 @@ def _call(cmd: list[str], cwd: str, dry: bool) -> None:
 
 def stage_train(run: str, args) -> None:
     """clsr-train with --auto_resume (a finished run only re-saves nothing and exits)."""
+    if RUNS[run].adapter_of:
+        print(f"[{run}] not trained: evaluates the adapter of {RUNS[run].adapter_of}")
+        return
     rdir = run_dir(args.work, args.budget, run)
     opt_path = _write_yaml(train_options(run, args.budget, args.data, args.backbone),
                            osp.join(rdir, "train.yml"))  # fmt: skip
@@ -300,7 +318,8 @@ def collect(args) -> dict:
         if osp.isfile(bench):
             with open(bench) as f:
                 entry["bench"] = json.load(f)
-        out["runs"][run] = entry
+        if entry["metrics"] or "bench" in entry:  # else: not evaluated here
+            out["runs"][run] = entry
     for ds, files in per_roi.items():
         if "r1" in files:  # R1 carries the baselines
             ordered = {"r1": files["r1"], **{k: v for k, v in files.items() if k != "r1"}}
@@ -308,11 +327,26 @@ def collect(args) -> dict:
     return out
 
 
+def merge_committed(data: dict, committed: dict) -> dict:
+    """``data`` plus what ``committed`` (an earlier adapters.json of the same budget) holds of
+    runs and breakdowns this machine has no results for (e.g. a fresh clone)."""
+    if committed.get("budget") != data["budget"]:
+        return data
+    for key in ("runs", "breakdown"):
+        for name, value in committed.get(key, {}).items():
+            data[key].setdefault(name, value)
+    return data
+
+
 def stage_table(args) -> None:
-    """Write docs/results/adapters.json and print the PSNR table."""
+    """Write docs/results/adapters.json (kept entries of runs not here) and print the table."""
     data = collect(args)
     os.makedirs(RESULTS, exist_ok=True)
-    with open(osp.join(RESULTS, "adapters.json"), "w") as f:
+    path = osp.join(RESULTS, "adapters.json")
+    if osp.isfile(path):
+        with open(path) as f:
+            data = merge_committed(data, json.load(f))
+    with open(path, "w") as f:
         json.dump(data, f, indent=1)
     print(markdown_table(data))
     for ds, result in data["breakdown"].items():

@@ -19,6 +19,7 @@ def _strip(opt):
     opt = json.loads(json.dumps(opt))
     opt.pop("name")
     opt["network_g"].pop("context")
+    opt["network_g"].pop("gcm")
     for key in ("lq_size", "roi_size", "roi_placement"):
         opt["datasets"]["train"].pop(key)
     return opt
@@ -27,7 +28,13 @@ def _strip(opt):
 @pytest.mark.parametrize("budget", sorted(driver.BUDGETS))
 def test_runs_share_everything_but_what_the_table_varies(budget):
     opts = {r: driver.train_options(r, budget, "/data", "/bb.pth") for r in driver.RUNS}
-    assert _strip(opts["r1"]) == _strip(opts["r2"]) == _strip(opts["r3"])
+    assert all(_strip(opts["r1"]) == _strip(o) for o in opts.values())
+    gcm = {r: o["network_g"]["gcm"] for r, o in opts.items()}
+    assert gcm["r1"] == gcm["r2"] == gcm["r3"] and gcm["r1"]["num_patches"] == 256
+    assert gcm["r4"] == dict(gcm["r1"], selection="topk")
+    assert gcm["r5"] == dict(gcm["r1"], num_patches=64)
+    assert gcm["r6"] == dict(gcm["r1"], num_patches=64, selection="topk")
+    assert opts["r1"]["datasets"]["train"] == opts["r6"]["datasets"]["train"]
     r1, r2, r3 = opts["r1"], opts["r2"], opts["r3"]
     assert r1["network_g"]["context"] == "image" and r2["network_g"]["context"] == "window"
     assert r1["datasets"]["train"] == r2["datasets"]["train"]  # same data, seed, sampling
@@ -54,6 +61,14 @@ def test_test_options_whole_image_context_and_baselines_once(tmp_path):
     assert r1["path"] == {"pretrain_network_backbone_g": "/bb.pth",
                           "pretrain_network_adapter_g": "/a.safetensors"}  # fmt: skip
     assert r2["network_g"]["context"] == "window"
+
+
+def test_evaluation_only_row_uses_the_adapter_of_its_run(tmp_path, capsys):
+    args = driver.build_parser().parse_args(["train", "--work", str(tmp_path), "--dry-run"])
+    driver.stage_train("r4", args)
+    assert "evaluates the adapter of r1" in capsys.readouterr().out
+    assert not (tmp_path / "cpu" / "r4").exists()
+    assert driver.ensure_adapter("r4", args) == driver.adapter_path(str(tmp_path), "cpu", "r1")
 
 
 def test_dataset_subset_links_the_first_images(tmp_path):
@@ -111,3 +126,14 @@ def test_breakdown_bins_and_differences():
     assert "| border | 1 |" in breakdown.to_markdown(out)
     with pytest.raises(ValueError, match="differs"):
         breakdown.breakdown({"r1": r1, "r2": {"images": [dict(r2["images"][0], image="b")]}})
+
+
+def test_table_keeps_committed_runs_this_machine_lacks():
+    new = {"budget": "cpu", "runs": {"r4": {"metrics": {"a": 2}}}, "breakdown": {}}
+    old = {"budget": "cpu", "runs": {"r1": {"metrics": {"a": 1}}, "r4": {"metrics": {"a": 0}}},
+           "breakdown": {"Set5_r24": {"x": 1}}}  # fmt: skip
+    merged = driver.merge_committed(new, old)
+    assert merged["runs"] == {"r4": {"metrics": {"a": 2}}, "r1": {"metrics": {"a": 1}}}
+    assert merged["breakdown"] == {"Set5_r24": {"x": 1}}
+    gpu = {"budget": "gpu", "runs": {"r9": {}}, "breakdown": {}}
+    assert "r9" not in driver.merge_committed(new, gpu)["runs"]
