@@ -256,3 +256,21 @@ def test_equals_localsr_model_validation_path(model, image, tmp_path):
         np.testing.assert_allclose(a, v.clamp(0, 1).permute(1, 2, 0).numpy(), atol=1e-6)
     for m in methods:
         torch.testing.assert_close(run_method(model, m, lq, boxes), torch.stack(val[m]))
+
+
+def test_topk_selection_through_the_api(image):
+    """gcm.selection topk: the API (context windows, tiled PIM) equals encode + decode."""
+    from clsr_plugin.archs.gcm import GCMSelectCache
+
+    model = tiny_clsr()
+    model.gcm.selection = "topk"
+    assert isinstance(model.encode_context(image_to_tensor(image)).gcm, GCMSelectCache)
+    ref = reference(model, image, ROIS)
+    runs = [upscale_rois(model, image, ROIS, context_window=None),
+            upscale_rois(model, image, ROIS, context_window=20),
+            upscale_rois(model, image, ROIS, context_window=None, pim_tile=16)]  # fmt: skip
+    for out in runs:
+        for a, b in zip(out, ref):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+    small = upscale_rois(model, image, ROIS[1:2], context_window=2)[0]  # a smaller context
+    assert small.shape == ref[1].shape and np.isfinite(small).all()

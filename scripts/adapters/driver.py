@@ -204,11 +204,12 @@ def ensure_adapter(run: str, args) -> str:
 
 
 def bench_command(run: str, budget: str, folder: str, backbone: str, adapter: str, out: str,
-                  images: int, roi: int = 24) -> list[str]:  # fmt: skip
+                  images: int, roi: int = 24, opt: str | None = None) -> list[str]:  # fmt: skip
     """The clsr-bench call of a run: context-window trade-off and CPU/GPU time per ROI.
 
     The no-context control's context is its base window whatever the window, so it gets the
-    whole-image row only.
+    whole-image row only. ``opt``: a YAML of the run's ``network_g`` (for rows whose CLSR
+    options differ from their adapter's metadata, e.g. R4).
     """
     device = "cuda" if BUDGETS[budget]["num_gpu"] else "cpu"
     windows = CONTEXT_WINDOWS if RUNS[run].context == "image" else (0,)
@@ -219,6 +220,8 @@ def bench_command(run: str, budget: str, folder: str, backbone: str, adapter: st
            "--context-windows", *map(str, windows), "--out", out]  # fmt: skip
     if BUDGETS[budget]["threads"]:
         cmd += ["--threads", str(BUDGETS[budget]["threads"])]
+    if opt is not None:
+        cmd += ["--opt", osp.abspath(opt)]
     return cmd
 
 
@@ -282,7 +285,12 @@ def stage_bench(run: str, args) -> None:
         return
     folder = dataset_folder(args.data, args.work, "Urban100_dev", TEST_SETS["Urban100_dev"])
     adapter = ensure_adapter(run, args)
-    cmd = bench_command(run, args.budget, folder, args.backbone, adapter, out, args.bench_images)
+    opt = None
+    if RUNS[run].gcm:
+        net = train_options(run, args.budget, args.data, args.backbone)["network_g"]
+        opt = _write_yaml({"network_g": net}, osp.join(out, "network.yml"))
+    cmd = bench_command(run, args.budget, folder, args.backbone, adapter, out, args.bench_images,
+                        opt=opt)  # fmt: skip
     _call(cmd, REPO, args.dry_run)
 
 

@@ -6,6 +6,7 @@ import os.path as osp
 import sys
 
 import pytest
+import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, "scripts", "adapters"))
@@ -96,7 +97,11 @@ def test_dry_run_prints_every_call_and_unknown_runs_fail(tmp_path, capsys):
     assert out.count("clsr_plugin.test") == len(driver.TEST_SETS) * len(driver.TEST_ROIS)
     assert driver.main(["bench", "r2", *args]) == 0
     out = capsys.readouterr().out
-    assert "--adapter" in out and "--context-windows 0 " in out
+    assert "--adapter" in out and "--context-windows 0 " in out and "--opt" not in out
+    assert driver.main(["bench", "r4", *args]) == 0  # its options differ from r1's adapter
+    net = tmp_path / "w" / "cpu" / "r4" / "bench" / "network.yml"
+    assert f"--opt {net}" in capsys.readouterr().out
+    assert yaml.safe_load(net.read_text())["network_g"]["gcm"]["selection"] == "topk"
     assert driver.main(["train", "r9", *args]) == 2
 
 
