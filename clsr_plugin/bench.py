@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
 from clsr_plugin.flops import clsr_macs, gflops
 from clsr_plugin.inference.api import autocast_for, load_clsr, upscale_rois
 from clsr_plugin.models.roi_metrics import RoiMetricAccumulator
@@ -56,6 +57,15 @@ LABELS = {
     "post": "Post-cropping",
     "clsr": "CLSR",
 }
+#: the ``clsr`` row's label when the context branches are untrained (its output is pre_pad's)
+UNTRAINED_LABEL = "Pre-cropping (model pad; untrained CLSR)"
+
+
+def method_label(method: str, report: dict) -> str:
+    """Row label of ``method``: an untrained CLSR is reported as padded pre-cropping."""
+    if method == "clsr" and report["config"].get("context_untrained"):
+        return UNTRAINED_LABEL
+    return LABELS[method]
 
 
 # ---------------------------------------------------------------- data -----------------------
@@ -366,6 +376,8 @@ def to_markdown(report: dict) -> str:
         f"PSNR of the MSE pooled per image, then mean. GFLOPs = 2 x mmengine MACs. Times: "
         f"median of {c['repeats']} after {c['warmup']} warm-up.",
     ]
+    if c.get("context_untrained"):
+        lines += ["", f"Note: {UNTRAINED_WARNING} (timings are still the CLSR's)."]
     for res in report["results"]:
         lines += [
             "",
@@ -378,7 +390,8 @@ def to_markdown(report: dict) -> str:
         ]
         for m, r in res["methods"].items():
             lines.append(
-                f"| {LABELS[m]} | {_fmt(r['psnr_roi_mean'], 3)} | {_fmt(r['ssim_roi_mean'], 4)} | "
+                f"| {method_label(m, report)} | {_fmt(r['psnr_roi_mean'], 3)} | "
+                f"{_fmt(r['ssim_roi_mean'], 4)} | "
                 f"{_fmt(r['psnr_image_pooled'], 3)} | {r['capped_rois']} | "
                 f"{_fmt(r['gflops_per_roi'])} | {_fmt(r['gflops_per_roi_amortised'])} | "
                 f"{_fmt(r['ms_single_roi'])} | {_fmt(r['ms_per_image'])} | "
@@ -393,7 +406,7 @@ def to_markdown(report: dict) -> str:
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for r in res["multi_roi"]:
             lines.append(
-                f"| {r['n_rois']} | {LABELS[r['method']]} | {_fmt(r['ms_total'])} | "
+                f"| {r['n_rois']} | {method_label(r['method'], report)} | {_fmt(r['ms_total'])} | "
                 f"{_fmt(r['ms_per_roi'])} | {_fmt(r['peak_mem_mb'], 1)} | "
                 f"{_fmt(r['gflops_per_roi_amortised'])} |"
             )
@@ -417,7 +430,8 @@ def to_markdown(report: dict) -> str:
         ]
         for r in report["synthetic"]:
             lines.append(
-                f"| {r['lr_size']} | {r['n_rois']} | {LABELS[r['method']]} | {_fmt(r['ms'])} | "
+                f"| {r['lr_size']} | {r['n_rois']} | {method_label(r['method'], report)} | "
+                f"{_fmt(r['ms'])} | "
                 f"{_fmt(r['peak_mem_mb'], 1)} | {r['error'] or ''} |"
             )
     return "\n".join(lines) + "\n"
@@ -478,6 +492,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"clsr-bench: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
+    untrained = context_untrained(model)
+    if untrained:
+        print(f"clsr-bench: warning: {UNTRAINED_WARNING}", file=sys.stderr)
     p = next(model.parameters())
     device, dtype = p.device, p.dtype
     report = dict(
@@ -489,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     scale=int(model.scale),
                     roi_pad=int(model.roi_pad), warmup=args.warmup, repeats=args.repeats,
                     threads=torch.get_num_threads(), torch=torch.__version__,
-                    datasets=args.data, rois=args.roi),
+                    datasets=args.data, rois=args.roi, context_untrained=untrained),
         results=[],
     )  # fmt: skip
     for roi in args.roi:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
 from clsr_plugin.data.image_checks import image_hw
 from clsr_plugin.data.roi import padded_window
 from clsr_plugin.inference.api import (
@@ -224,8 +225,11 @@ def process(job: Job, model: torch.nn.Module, args: argparse.Namespace, tmp: str
     seconds = time.perf_counter() - t0
     folder = os.path.join(tmp, job.stem)
     os.makedirs(folder, exist_ok=True)
+    untrained = context_untrained(model)  # then the output is padded pre-cropping, not CLSR
+    label = "pre-crop (padded)" if untrained else "CLSR"
     entry: dict = dict(input=job.path, size=[img.height, img.width], conversions=job.conversions,
-                       gt=job.gt, seconds=round(seconds, 4), rois=[])  # fmt: skip
+                       gt=job.gt, seconds=round(seconds, 4),
+                       method="pre_pad" if untrained else "clsr", rois=[])  # fmt: skip
     rows = []
     for i, (box, sr) in enumerate(zip(job.rois, outs)):
         x, y, w, h = box
@@ -235,7 +239,7 @@ def process(job: Job, model: torch.nn.Module, args: argparse.Namespace, tmp: str
         if not args.no_sheet or hr is not None:
             bic = bicubic_roi(img.rgb, box, scale)
             pre = precrop_roi(model, img.rgb, box)
-            row = [("bicubic", bic), ("pre-crop", pre), ("CLSR", sr)]
+            row = [("bicubic", bic), ("pre-crop", pre), (label, sr)]
             if hr is not None:
                 ref = hr[y * scale : (y + h) * scale, x * scale : (x + w) * scale]
                 row.append(("HR", ref))
@@ -282,6 +286,8 @@ def run(args: argparse.Namespace) -> list[dict]:
     model = load_clsr(args.weights, args.opt, args.device, args.half and args.half_dtype,
                       allow_unsafe_pickle=args.allow_unsafe_pickle or None,
                       adapter=args.adapter)  # fmt: skip
+    if context_untrained(model):
+        print(f"{PROG}: warning: {UNTRAINED_WARNING}", file=sys.stderr)
     for job in jobs:
         check_gt(job, int(model.scale))
     out = os.path.abspath(args.out)
