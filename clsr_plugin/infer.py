@@ -84,7 +84,17 @@ def one_line(err: BaseException, limit: int = 400) -> str:
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(
         prog=PROG,
-        description="Super-resolve regions of interest (ROIs) of LR images with a trained CLSR.",
+        description=(
+            "Super-resolve regions of interest (ROIs) of LR images with a trained CLSR. Writes\n"
+            "<out>/<image>/roi<i>_x<x>_y<y>_<w>x<h>.png per ROI, <out>/<image>/sheet.png\n"
+            "(bicubic | pre-crop | CLSR [| HR]) and <out>/results.json; on bad input nothing.\n"
+            "--opt takes a path or a shipped options name (e.g. srresnet)."
+        ),
+        epilog=(
+            "example:\n  clsr-infer photo.png --roi 120,80,24,24 --roi 10,10,48,32 --opt srresnet "
+            "\\\n      --weights experiments/clsr_srresnet_x4/models/net_g_latest.pth --out out/"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("inputs", nargs="+", help="LR image files and/or folders of images")
     ap.add_argument("--roi", action="append", default=[], metavar="X,Y,W,H",
@@ -96,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--opt",
         default=None,
-        help="options YAML with network_g (train or test); optional with --adapter",
+        help="options YAML with network_g (train or test): a path or a shipped name such as "
+        "srresnet; optional with --adapter",
     )
     ap.add_argument(
         "--adapter",
