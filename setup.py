@@ -21,8 +21,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PTH = "clsr_plugin_autoload.pth"
 
 
+OPTIONS = "options"
+
+
 class BuildPyWithPth(build_py):
-    """Ship ``clsr_plugin_autoload.pth`` at the top of the wheel (i.e. in site-packages).
+    """Ship ``clsr_plugin_autoload.pth`` at the top of the wheel (i.e. in site-packages) and
+    the repository's ``options/**/*.yml`` as ``clsr_plugin/options/`` (package data: the one
+    copy stays in ``options/``; :mod:`clsr_plugin.option_files` finds either).
 
     Also empties the package's old build copy first: pip builds in ``./build``, and a module
     deleted or renamed in the source would otherwise survive there, be installed again, and
@@ -35,6 +40,13 @@ class BuildPyWithPth(build_py):
             shutil.rmtree(stale)
         super().run()
         self.copy_file(os.path.join(HERE, PTH), os.path.join(self.build_lib, PTH))
+        src = os.path.join(HERE, OPTIONS)
+        for root, _, files in os.walk(src):
+            for name in sorted(f for f in files if f.endswith(".yml")):
+                rel = os.path.relpath(os.path.join(root, name), src)
+                dst = os.path.join(self.build_lib, "clsr_plugin", OPTIONS, rel)
+                self.mkpath(os.path.dirname(dst))
+                self.copy_file(os.path.join(root, name), dst)
 
 
 def read_version():

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
 from clsr_plugin.flops import clsr_macs, gflops
 from clsr_plugin.inference.api import autocast_for, load_clsr, upscale_rois
 from clsr_plugin.models.roi_metrics import RoiMetricAccumulator
@@ -56,6 +57,15 @@ LABELS = {
     "post": "Post-cropping",
     "clsr": "CLSR",
 }
+#: the ``clsr`` row's label when the context branches are untrained (its output is pre_pad's)
+UNTRAINED_LABEL = "Pre-cropping (model pad; untrained CLSR)"
+
+
+def method_label(method: str, report: dict) -> str:
+    """Row label of ``method``: an untrained CLSR is reported as padded pre-cropping."""
+    if method == "clsr" and report["config"].get("context_untrained"):
+        return UNTRAINED_LABEL
+    return LABELS[method]
 
 
 # ---------------------------------------------------------------- data -----------------------
@@ -366,6 +376,8 @@ def to_markdown(report: dict) -> str:
         f"PSNR of the MSE pooled per image, then mean. GFLOPs = 2 x mmengine MACs. Times: "
         f"median of {c['repeats']} after {c['warmup']} warm-up.",
     ]
+    if c.get("context_untrained"):
+        lines += ["", f"Note: {UNTRAINED_WARNING} (timings are still the CLSR's)."]
     for res in report["results"]:
         lines += [
             "",
@@ -378,7 +390,8 @@ def to_markdown(report: dict) -> str:
         ]
         for m, r in res["methods"].items():
             lines.append(
-                f"| {LABELS[m]} | {_fmt(r['psnr_roi_mean'], 3)} | {_fmt(r['ssim_roi_mean'], 4)} | "
+                f"| {method_label(m, report)} | {_fmt(r['psnr_roi_mean'], 3)} | "
+                f"{_fmt(r['ssim_roi_mean'], 4)} | "
                 f"{_fmt(r['psnr_image_pooled'], 3)} | {r['capped_rois']} | "
                 f"{_fmt(r['gflops_per_roi'])} | {_fmt(r['gflops_per_roi_amortised'])} | "
                 f"{_fmt(r['ms_single_roi'])} | {_fmt(r['ms_per_image'])} | "
@@ -393,7 +406,7 @@ def to_markdown(report: dict) -> str:
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for r in res["multi_roi"]:
             lines.append(
-                f"| {r['n_rois']} | {LABELS[r['method']]} | {_fmt(r['ms_total'])} | "
+                f"| {r['n_rois']} | {method_label(r['method'], report)} | {_fmt(r['ms_total'])} | "
                 f"{_fmt(r['ms_per_roi'])} | {_fmt(r['peak_mem_mb'], 1)} | "
                 f"{_fmt(r['gflops_per_roi_amortised'])} |"
             )
@@ -417,7 +430,8 @@ def to_markdown(report: dict) -> str:
         ]
         for r in report["synthetic"]:
             lines.append(
-                f"| {r['lr_size']} | {r['n_rois']} | {LABELS[r['method']]} | {_fmt(r['ms'])} | "
+                f"| {r['lr_size']} | {r['n_rois']} | {method_label(r['method'], report)} | "
+                f"{_fmt(r['ms'])} | "
                 f"{_fmt(r['peak_mem_mb'], 1)} | {r['error'] or ''} |"
             )
     return "\n".join(lines) + "\n"
@@ -425,13 +439,33 @@ def to_markdown(report: dict) -> str:
 
 # ---------------------------------------------------------------- CLI ------------------------
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="clsr-bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="clsr-bench",
+        description=(
+            "LocalSR quality/efficiency benchmark (the paper's Table 1 style). For every folder\n"
+            "of HR images (LR made with MATLAB bicubic) and ROI size it evaluates, on each\n"
+            "image's non-overlapping ROI grid, pre-cropping (bare ROI; ROI + the model's\n"
+            "roi_pad), post-cropping (whole image, then cropped) and CLSR: PSNR/SSIM (mean over\n"
+            "ROIs; pooled per image), GFLOPs per ROI, wall-clock per ROI and per image, peak\n"
+            "memory; plus multi-ROI scaling, the context-window trade-off and optional\n"
+            "synthetic large images. Writes <out>/bench.json and <out>/bench.md."
+        ),
+        epilog=(
+            "example:\n  clsr-bench --opt srresnet --weights net_g_latest.pth "
+            "--data datasets/Set5/HR \\\n      --roi 24 48 --out results/bench\n"
+            "  clsr-bench --weights backbone.pth --adapter adapter.safetensors --data HR/ --out b/"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument(
         "--opt",
         default=None,
-        help="options YAML (network_g) or backbone options; optional with --adapter",
+        help="options YAML (network_g) or backbone options: a path or a shipped name such as "
+        "srresnet; optional with --adapter",
     )
-    ap.add_argument("--weights", default=None, help="CLSR or backbone checkpoint")
+    ap.add_argument("--weights", default=None,
+                    help="CLSR checkpoint, or a plain backbone checkpoint (a fresh CLSR, "
+                         "reported as pre-cropping)")  # fmt: skip
     ap.add_argument(
         "--adapter",
         default=None,
@@ -440,14 +474,20 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--data", nargs="*", default=[], help="folders of HR images")
     ap.add_argument("--roi", nargs="+", type=int, default=[24], help="ROI sizes (default 24)")
     ap.add_argument("--out", required=True, help="folder for bench.json and bench.md")
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     ap.add_argument("--half", action="store_true", help="bf16 where supported, else fp16")
-    ap.add_argument("--max-images", type=int, default=10**9)
-    ap.add_argument("--timing-images", type=int, default=3, help="images timed (default 3)")
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--batch", type=int, default=64, help="ROIs per batch")
-    ap.add_argument("--multi-roi", nargs="+", type=int, default=[1, 10, 100])
+    ap.add_argument("--max-images", type=int, default=10**9,
+                    help="use at most this many images per folder (default all)")  # fmt: skip
+    ap.add_argument("--timing-images", type=int, default=3,
+                    help="images timed per folder (the first ones; default 3)")  # fmt: skip
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="untimed calls before each timing (default 1)")  # fmt: skip
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="timed calls; the median is reported (default 3)")  # fmt: skip
+    ap.add_argument("--batch", type=int, default=64, help="ROIs per batch (default 64)")
+    ap.add_argument("--multi-roi", nargs="+", type=int, default=[1, 10, 100],
+                    help="numbers of random ROIs per image for the scaling table "
+                         "(default 1 10 100)")  # fmt: skip
     ap.add_argument(
         "--context-windows",
         nargs="+",
@@ -478,6 +518,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"clsr-bench: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
+    untrained = context_untrained(model)
+    if untrained:
+        print(f"clsr-bench: warning: {UNTRAINED_WARNING}", file=sys.stderr)
     p = next(model.parameters())
     device, dtype = p.device, p.dtype
     report = dict(
@@ -489,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     scale=int(model.scale),
                     roi_pad=int(model.roi_pad), warmup=args.warmup, repeats=args.repeats,
                     threads=torch.get_num_threads(), torch=torch.__version__,
-                    datasets=args.data, rois=args.roi),
+                    datasets=args.data, rois=args.roi, context_untrained=untrained),
         results=[],
     )  # fmt: skip
     for roi in args.roi:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
 from clsr_plugin.data.image_checks import image_hw
 from clsr_plugin.data.roi import padded_window
 from clsr_plugin.inference.api import (
@@ -83,7 +84,17 @@ def one_line(err: BaseException, limit: int = 400) -> str:
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(
         prog=PROG,
-        description="Super-resolve regions of interest (ROIs) of LR images with a trained CLSR.",
+        description=(
+            "Super-resolve regions of interest (ROIs) of LR images with a trained CLSR. Writes\n"
+            "<out>/<image>/roi<i>_x<x>_y<y>_<w>x<h>.png per ROI, <out>/<image>/sheet.png\n"
+            "(bicubic | pre-crop | CLSR [| HR]) and <out>/results.json; on bad input nothing.\n"
+            "--opt takes a path or a shipped options name (e.g. srresnet)."
+        ),
+        epilog=(
+            "example:\n  clsr-infer photo.png --roi 120,80,24,24 --roi 10,10,48,32 --opt srresnet "
+            "\\\n      --weights experiments/clsr_srresnet_x4/models/net_g_latest.pth --out out/"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("inputs", nargs="+", help="LR image files and/or folders of images")
     ap.add_argument("--roi", action="append", default=[], metavar="X,Y,W,H",
@@ -95,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--opt",
         default=None,
-        help="options YAML with network_g (train or test); optional with --adapter",
+        help="options YAML with network_g (train or test): a path or a shipped name such as "
+        "srresnet; optional with --adapter",
     )
     ap.add_argument(
         "--adapter",
@@ -224,8 +236,11 @@ def process(job: Job, model: torch.nn.Module, args: argparse.Namespace, tmp: str
     seconds = time.perf_counter() - t0
     folder = os.path.join(tmp, job.stem)
     os.makedirs(folder, exist_ok=True)
+    untrained = context_untrained(model)  # then the output is padded pre-cropping, not CLSR
+    label = "pre-crop (padded)" if untrained else "CLSR"
     entry: dict = dict(input=job.path, size=[img.height, img.width], conversions=job.conversions,
-                       gt=job.gt, seconds=round(seconds, 4), rois=[])  # fmt: skip
+                       gt=job.gt, seconds=round(seconds, 4),
+                       method="pre_pad" if untrained else "clsr", rois=[])  # fmt: skip
     rows = []
     for i, (box, sr) in enumerate(zip(job.rois, outs)):
         x, y, w, h = box
@@ -235,7 +250,7 @@ def process(job: Job, model: torch.nn.Module, args: argparse.Namespace, tmp: str
         if not args.no_sheet or hr is not None:
             bic = bicubic_roi(img.rgb, box, scale)
             pre = precrop_roi(model, img.rgb, box)
-            row = [("bicubic", bic), ("pre-crop", pre), ("CLSR", sr)]
+            row = [("bicubic", bic), ("pre-crop", pre), (label, sr)]
             if hr is not None:
                 ref = hr[y * scale : (y + h) * scale, x * scale : (x + w) * scale]
                 row.append(("HR", ref))
@@ -282,6 +297,8 @@ def run(args: argparse.Namespace) -> list[dict]:
     model = load_clsr(args.weights, args.opt, args.device, args.half and args.half_dtype,
                       allow_unsafe_pickle=args.allow_unsafe_pickle or None,
                       adapter=args.adapter)  # fmt: skip
+    if context_untrained(model):
+        print(f"{PROG}: warning: {UNTRAINED_WARNING}", file=sys.stderr)
     for job in jobs:
         check_gt(job, int(model.scale))
     out = os.path.abspath(args.out)

@@ -1,23 +1,30 @@
-"""``clsr-train`` / ``python -m clsr_plugin.train -opt options/....yml``: BasicSR training.
+"""``clsr-train`` / ``python -m clsr_plugin.train --opt srresnet``: BasicSR training.
 
-A thin wrapper around :func:`basicsr.train.train_pipeline` with the plugin registered and the
-compatibility layer applied. Experiments land under ``./experiments`` of the current directory.
-Every BasicSR flag works (``--auto_resume``, ``--launcher pytorch``, ``--force_yml``, ...).
+BasicSR's :func:`basicsr.train.train_pipeline` with the plugin registered and the
+compatibility layer applied, behind the documented command line of
+:mod:`clsr_plugin.basicsr_cli` (every BasicSR flag, options by short name, quiet console).
+Experiments land under ``./experiments`` of the current directory.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import sys
+from collections.abc import Sequence
 
 import clsr_plugin  # noqa: F401  (registers the plugin, applies the compatibility layer)
+from clsr_plugin import basicsr_cli
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``clsr-train``."""
+    return basicsr_cli.build_parser("train")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Run BasicSR's training pipeline rooted at the current directory."""
-    from basicsr.train import train_pipeline
-
-    train_pipeline(os.getcwd())
+    return basicsr_cli.main("train", argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -12,20 +12,29 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 VPY="$VENV/bin/python"
 pipq() { "$VPY" -m pip install --disable-pip-version-check -q "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
+# The long installs show pip's own progress (Collecting / Downloading / Installing lines),
+# indented under the step that runs them; set BOOTSTRAP_QUIET=1 to hide it.
+pipv() {
+  if [ "${BOOTSTRAP_QUIET:-0}" = 1 ]; then pipq "$@"; return; fi
+  "$VPY" -m pip install --disable-pip-version-check "$@" 2>&1 \
+    | grep --line-buffered -v -e "^WARNING: Location" -e "^Requirement already satisfied" \
+    | sed -u 's/^/    /' || true
+}
 have() { "$VPY" -c "import importlib.util, sys; sys.exit(0 if all(importlib.util.find_spec(m) for m in sys.argv[1:]) else 1)" "$@"; }
 if ! have torch torchvision; then
-  echo "[bootstrap] installing torch, torchvision"
-  pipq torch torchvision
+  echo "[bootstrap] installing torch, torchvision (the largest step)"
+  pipv torch torchvision
 fi
 if ! have setuptools wheel; then pipq setuptools wheel; fi
 if ! "$VPY" -m pip show -q basicsr >/dev/null 2>&1; then
   echo "[bootstrap] installing basicsr==1.4.2 (no build isolation: reuses the torch above)"
-  pipq --no-build-isolation basicsr==1.4.2
+  pipv --no-build-isolation basicsr==1.4.2
 fi
 if ! have mmengine cv2 lmdb yaml safetensors skimage tqdm pytest ruff tensorboard; then
   echo "[bootstrap] installing the remaining dependencies"
-  pipq mmengine opencv-python numpy lmdb pyyaml tb-nightly safetensors scikit-image tqdm pytest ruff
+  pipv mmengine opencv-python numpy lmdb pyyaml tb-nightly safetensors scikit-image tqdm pytest ruff
 fi
+echo "[bootstrap] installing clsr_plugin (non-editable; options shipped as package data)"
 pipq --no-build-isolation --no-deps --force-reinstall .
 "$VPY" -m pip check >/dev/null 2>&1 || true
 "$VPY" -c "import clsr_plugin, torch, basicsr; print(f'[bootstrap] ready: clsr_plugin {clsr_plugin.__version__}, torch {torch.__version__}, basicsr {basicsr.__version__}')"

@@ -129,3 +129,19 @@ def test_adapter_without_options(tmp_path, capsys):
     clsr = report["results"][0]["methods"]["clsr"]["psnr_image_pooled"]
     pre = report["results"][0]["methods"]["pre_pad"]["psnr_image_pooled"]
     assert clsr != pre  # the adapter was loaded: CLSR differs from its backbone
+
+
+def test_untrained_clsr_is_labelled_as_padded_precropping(report, tmp_path, capsys):
+    from clsr_plugin.bench import UNTRAINED_LABEL
+
+    rep, md = report  # made with a fresh (untrained) CLSR
+    assert rep["config"]["context_untrained"] is True
+    assert f"| {UNTRAINED_LABEL} |" in md and "| CLSR |" not in md
+    for trained, expect in ((False, True), (True, False)):
+        weights, opt = write_checkpoint(tiny_clsr(trained=trained), str(tmp_path))
+        out = tmp_path / f"out{trained}"
+        argv = ["--opt", opt, "--weights", weights, "--out", str(out), "--device", "cpu"]
+        assert main(argv) == 0
+        err = capsys.readouterr().err
+        assert ("clsr-bench: warning:" in err and "untrained" in err) is expect
+        assert json.loads((out / "bench.json").read_text())["config"]["context_untrained"] is expect

@@ -176,3 +176,22 @@ def test_backbone_plus_adapter_needs_no_options(setup, tmp_path, capsys):
     assert not (tmp_path / "c").exists()
     assert main([*base, "--weights", backbone, "--out", str(tmp_path / "d")]) == 2
     assert "--adapter" in capsys.readouterr().err
+
+
+def test_untrained_clsr_is_reported_as_padded_precropping(setup, tmp_path, capsys):
+    root = setup[0]
+    weights, opt = write_checkpoint(tiny_clsr(trained=False), str(tmp_path))
+    argv = [str(root / "photo.png"), "--roi", "20,10,16,16", "--opt", opt, "--weights", weights,
+            "--gt", str(root / "photo_hr.png"), "--device", "cpu"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "fresh")]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if "untrained" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("clsr-infer: warning:")
+    res = json.loads((tmp_path / "fresh" / "results.json").read_text())["images"][0]
+    assert res["method"] == "pre_pad"
+    assert set(res["rois"][0]["psnr"]) == {"bicubic", "pre-crop", "pre-crop (padded)"}
+    write_checkpoint(tiny_clsr(), str(tmp_path))  # same paths, now a trained CLSR
+    assert main([*argv, "--out", str(tmp_path / "trained")]) == 0
+    assert "untrained" not in capsys.readouterr().err
+    res = json.loads((tmp_path / "trained" / "results.json").read_text())["images"][0]
+    assert res["method"] == "clsr" and "CLSR" in res["rois"][0]["psnr"]

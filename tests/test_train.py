@@ -76,6 +76,16 @@ def test_auto_resume_after_a_kill_continues_where_it_stopped(resumed):
     assert all(torch.equal(latest["params"][k], v) for k, v in final["params"].items())
 
 
+def test_console_is_quiet_and_the_log_has_banner_options_network_once(resumed):
+    root, _, log = resumed
+    (latest,) = sorted((root / "experiments" / NAME).glob(f"train_{NAME}_*.log"))[-1:]
+    text = latest.read_text()
+    for marker in ("Version Information", "model_type: SRModel", "MSRResNet(\n"):
+        assert marker not in log, marker
+        assert text.count(marker) == 1, marker
+    assert "Network: MSRResNet, with parameters:" in log and "iter:" in log  # progress stays
+
+
 def test_experiments_land_in_the_working_directory(resumed):
     root, _, _ = resumed
     assert (root / "experiments" / NAME / f"{NAME}.yml").is_file()

@@ -344,3 +344,23 @@ class CLSR(nn.Module):
         if bool(((batch_index < 0) | (batch_index >= num_images)).any()):
             raise ValueError(f"batch_index {batch_index.tolist()} outside [0, {num_images}).")
         return batch_index
+
+
+#: One-line warning for a CLSR whose context branches are untrained (see :func:`context_untrained`)
+UNTRAINED_WARNING = (
+    "the CLSR's context branches are untrained (every GCM/PIM fusion weight is zero), so its "
+    "output is exactly padded pre-cropping; it is reported as pre-cropping (padded), not CLSR"
+)
+
+
+def context_untrained(net: nn.Module) -> bool:
+    """Whether a CLSR's context branches are untrained: every fusion layer of the PIM and the
+    GCM is exactly zero (or neither branch exists).
+
+    Such a CLSR returns exactly :meth:`CLSR.base_only` with its ``roi_pad`` (padded
+    pre-cropping), e.g. one built from backbone weights only. The one test used by
+    ``clsr-infer``, ``clsr-test`` (LocalSRModel validation) and ``clsr-bench``.
+    """
+    net = getattr(net, "module", net)  # DataParallel / DistributedDataParallel
+    fusions = [branch.fuse for branch in (net.pim, net.gcm) if branch is not None]
+    return all(not torch.any(p).item() for fuse in fusions for p in fuse.parameters())

@@ -82,16 +82,17 @@ def resolve_half(half: bool | str | None, device: torch.device) -> torch.dtype:
 def read_network_opt(opt: str | os.PathLike | Mapping) -> tuple[dict, dict]:
     """The ``network_g`` dict and the ``path`` dict of an options YAML / dict.
 
-    Accepts a BasicSR options file (train or test YAML with ``network_g``), an options dict,
-    or a ``network_g`` dict itself (with ``type``).
+    Accepts a BasicSR options file (train or test YAML with ``network_g``; a path or a shipped
+    name such as ``srresnet``, see :mod:`clsr_plugin.option_files`), an options dict, or a
+    ``network_g`` dict itself (with ``type``).
 
     Raises:
         ValueError: missing/unparsable file or no network definition.
     """
     if isinstance(opt, (str, os.PathLike)):
-        path = os.fspath(opt)
-        if not os.path.isfile(path):
-            raise ValueError(f"Options file not found: {path!r}")
+        from clsr_plugin.option_files import resolve_options
+
+        path = resolve_options(opt, "any")  # a path, or a shipped name such as "srresnet"
         try:
             with open(path) as f:
                 opt = yaml.safe_load(f)

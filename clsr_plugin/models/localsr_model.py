@@ -19,10 +19,11 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from clsr_plugin.archs import load_backbone_weights
+from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
 from clsr_plugin.models.roi_crops import crop_rois
 from clsr_plugin.models.roi_flops import METHODS as COST_METHODS
 from clsr_plugin.models.roi_flops import RoiCostCounter
-from clsr_plugin.models.roi_metrics import PSNR_CAP, RoiMetricAccumulator
+from clsr_plugin.models.roi_metrics import PSNR_CAP, RoiMetricAccumulator, check_metric_opts
 from clsr_plugin.models.roi_restore import RESTORE_METHODS, restore_rois
 from clsr_plugin.utils import adapter_file
 from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint
@@ -73,19 +74,20 @@ class LocalSRModel(SRModel):
       see :mod:`clsr_plugin.models.roi_metrics`; ``val.sheet_rois`` (default 4): ROIs per
       comparison sheet written with ``save_img``.
 
+    * ``val.metrics``: BasicSR's metric options (``calculate_psnr`` / ``calculate_ssim`` with
+      ``crop_border``, ``test_y_channel``, ...), computed ROI by ROI and reported as the mean
+      over ROIs beside the fixed protocol, as ``<method>/<metric name>``.
+
     Validation metrics (:mod:`clsr_plugin.models.roi_metrics`) are named ``<method>/<metric>``
-    and go to the log and to tensorboard as ``metrics/<dataset>/<method>/<metric>``. BasicSR's
-    ``val.metrics`` is not used (the protocol is fixed: RGB, no border crop) and is rejected.
+    and go to the log, to tensorboard as ``metrics/<dataset>/<method>/<metric>`` and to
+    ``metrics_<dataset>.json``. A CLSR whose context branches are untrained
+    (:func:`~clsr_plugin.archs.clsr_arch.context_untrained`) is exactly ``pre_pad``: it is
+    reported under that name (no ``clsr`` entries), with one warning line.
     """
 
     def __init__(self, opt: dict):
         BaseModel.__init__(self, opt)
-        val_opt = opt.get("val") or {}
-        if val_opt.get("metrics"):
-            raise ValueError(
-                "LocalSRModel computes ROI-wise PSNR/SSIM itself (RGB, no border crop, two "
-                f"protocols); remove val.metrics ({sorted(val_opt['metrics'])})."
-            )
+        self.val_metrics = check_metric_opts((opt.get("val") or {}).get("metrics"))
         net = build_network(opt["network_g"])
         for attr in ("encode_context", "decode", "base_only", "scale"):
             if not hasattr(net, attr):
@@ -329,13 +331,20 @@ class LocalSRModel(SRModel):
         count_costs = bool(val_opt.get("flops", baselines))
         roi_batch = int(val_opt.get("roi_batch", 64))
         cap = float(val_opt.get("psnr_cap", PSNR_CAP))
+        net = self._eval_net()
+        untrained = context_untrained(net)
+        if untrained:  # exactly pre_pad: reported under that name, not as CLSR
+            get_root_logger().warning(f"Validation {dataset_name}: {UNTRAINED_WARNING}.")
         methods = RESTORE_METHODS if baselines else ("clsr",)
-        accs = {m: RoiMetricAccumulator(cap) for m in methods}
         cost_methods = COST_METHODS if baselines else ("clsr", "clsr_amortized")
+        if untrained:
+            methods = tuple(m for m in methods if m != "clsr") if baselines else ("pre_pad",)
+            cost_methods = tuple(m for m in cost_methods if not m.startswith("clsr"))
+            cost_methods = cost_methods or ("pre_pad",)
+        accs = {m: RoiMetricAccumulator(cap, self.val_metrics) for m in methods}
         costs = {m: [] for m in cost_methods} if count_costs else {}
         have_gt = False
         per_roi = [] if val_opt.get("per_roi", False) else None
-        net = self._eval_net()
         was_training = net.training
         net.eval()
         pbar = tqdm(total=len(dataloader), unit="image") if val_opt.get("pbar", False) else None
@@ -389,6 +398,7 @@ class LocalSRModel(SRModel):
             results[f"{m}/gmacs"] = macs / 1e9
             results[f"{m}/gflops"] = 2 * macs / 1e9
         self.metric_results = results
+        self.context_untrained = untrained
         self._record_best(dataset_name, current_iter)
         self._log_roi_metrics(dataset_name, current_iter, tb_logger, cap)
         if per_roi is not None:
@@ -404,7 +414,9 @@ class LocalSRModel(SRModel):
         Tests write it into ``results/<name>/``, training into ``experiments/<name>/``; nothing
         is written when the options have no such folder (a model built outside the pipelines).
         """
-        payload = {"dataset": dataset_name, "iter": current_iter, **self.metric_results}
+        payload = {"dataset": dataset_name, "iter": current_iter,
+                   "context_untrained": bool(getattr(self, "context_untrained", False)),
+                   **self.metric_results}  # fmt: skip
         return self._write_json(f"metrics_{dataset_name}.json", payload)
 
     def _write_json(self, name: str, payload: dict) -> str | None:
@@ -424,17 +436,26 @@ class LocalSRModel(SRModel):
             self.best_metric_results = {}
         record = self.best_metric_results.setdefault(dataset_name, {})
         for name, value in self.metric_results.items():
-            if name.split("/")[-1] in ("psnr_roi", "ssim_roi", "psnr_img", "ssim_img"):
-                record.setdefault(name, dict(better="higher", val=float("-inf"), iter=-1))
+            metric = name.split("/")[-1]
+            if metric in ("psnr_roi", "ssim_roi", "psnr_img", "ssim_img") + tuple(self.val_metrics):
+                better = self.val_metrics.get(metric, {}).get("better", "higher")
+                init = float("-inf") if better == "higher" else float("inf")
+                record.setdefault(name, dict(better=better, val=init, iter=-1))
                 self._update_best_metric_result(dataset_name, name, value, current_iter)
 
     def _log_roi_metrics(self, dataset_name: str, current_iter, tb_logger, cap: float) -> None:
         res = self.metric_results
         methods = list(OrderedDict.fromkeys(k.split("/")[0] for k in res))
         lines = [f"Validation {dataset_name} (ROI-wise, RGB, no border crop)"]
-        if "clsr/n_rois" in res:
+        for name, opt in self.val_metrics.items():
             lines.append(
-                f"\t ROIs: {int(res['clsr/n_rois'])}; per-ROI PSNR capped at {cap:g} dB for "
+                f"\t val.metrics {name}: {opt['type']}, crop_border {opt.get('crop_border', 0)}, "
+                f"{'Y channel' if opt.get('test_y_channel') else 'RGB'}; mean over ROIs"
+            )
+        n_rois = next((res[f"{m}/n_rois"] for m in methods if f"{m}/n_rois" in res), None)
+        if n_rois is not None:
+            lines.append(
+                f"\t ROIs: {int(n_rois)}; per-ROI PSNR capped at {cap:g} dB for "
                 + ", ".join(
                     f"{m}: {int(res[f'{m}/n_inf_psnr'])}"
                     for m in methods
@@ -443,7 +464,8 @@ class LocalSRModel(SRModel):
                 + " exact (infinite-PSNR) ROIs"
             )
         cols = [("psnr_roi", "{:.4f}"), ("ssim_roi", "{:.4f}"), ("psnr_img", "{:.4f}")]
-        cols += [("ssim_img", "{:.4f}"), ("gmacs", "{:.3f}"), ("gflops", "{:.3f}")]
+        cols += [("ssim_img", "{:.4f}")] + [(name, "{:.4f}") for name in self.val_metrics]
+        cols += [("gmacs", "{:.3f}"), ("gflops", "{:.3f}")]
         lines.append("\t {:<15}".format("method") + "".join(f"{c:>11}" for c, _ in cols))
         for m in methods:
             cells = [fmt.format(res[f"{m}/{c}"]) if f"{m}/{c}" in res else "-" for c, fmt in cols]
@@ -466,7 +488,7 @@ class LocalSRModel(SRModel):
         n_show = min(int(val_opt.get("sheet_rois", 4)), len(rois))
         picks = np.linspace(0, len(rois) - 1, n_show).round().astype(int) if n_show else []
         bicubic = F.interpolate(lq, scale_factor=self.scale, mode="bicubic", align_corners=False)
-        columns = ["bicubic"] + [m for m in ("pre_pad", "post") if m in srs] + ["clsr"]
+        columns = ["bicubic"] + [m for m in ("pre_pad", "post", "clsr") if m in srs]
         columns += ["gt"] if gts is not None else []
         rows = []
         for i in picks:

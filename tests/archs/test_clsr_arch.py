@@ -292,3 +292,25 @@ def test_bf16_weights_run_and_stay_close_to_fp32():
         out = net.to(torch.bfloat16)(lq.bfloat16(), boxes)[0]
     assert out.dtype == torch.bfloat16
     assert (out.float() - ref).abs().max() < 0.05
+
+
+def test_context_untrained_decides_on_the_fusion_layers():
+    from clsr_plugin.archs.clsr_arch import context_untrained
+
+    cfg = BACKBONES["MSRResNet"]
+    model = make_clsr(cfg)
+    assert context_untrained(model)  # fresh: every fusion layer is zero
+    perturb_zero_init(model)
+    assert not context_untrained(model)
+    for branch in ("pim", "gcm"):  # one fusion layer that is not zero is enough
+        model = make_clsr(cfg)
+        with torch.no_grad():
+            getattr(model, branch).fuse.parameters().__next__().view(-1)[0] = 1e-3
+        assert not context_untrained(model), branch
+    model = make_clsr(cfg)
+    with torch.no_grad():
+        model.gcm.beta.add_(1.0)  # other GCM weights changed, fusion still zero
+    assert context_untrained(model)
+    assert context_untrained(make_clsr(cfg, gcm=False))
+    assert context_untrained(make_clsr(cfg, gcm=False, pim=False))
+    assert context_untrained(torch.nn.DataParallel(make_clsr(cfg)))

@@ -50,10 +50,14 @@ def test_optimizers_and_option_errors(make_opt, fixed_batch, tiny_backbone):
         assert type(model.optimizer_g).__name__ == optim
     with pytest.raises(ValueError, match="optim_g type"):
         build_model(make_opt(train=dict(optim_g=dict(type="Lion", lr=1e-3))))
-    with pytest.raises(ValueError, match="val.metrics"):
-        build_model(
-            make_opt(val=dict(metrics=dict(psnr=dict(type="calculate_psnr", crop_border=4))))
-        )
+    for metrics, match in (
+        (dict(psnr=dict(type="calculate_nope", crop_border=4)), r"val\.metrics\.psnr\.type"),
+        (dict(psnr=dict(crop_border=4)), r"val\.metrics\.psnr: expected"),
+        (dict(psnr_roi=dict(type="calculate_psnr", crop_border=0)), "val.metrics.psnr_roi"),
+        (dict(psnr=dict(type="calculate_psnr", crop_border=-1)), "psnr.crop_border"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            build_model(make_opt(val=dict(metrics=metrics)))
     with pytest.raises(ValueError, match="CLSR network_g"):
         build_model(dict(make_opt(), network_g=tiny_backbone))
     opt = make_opt()
@@ -72,8 +76,15 @@ def _direct_roi_images(net, lq, rois, fn):
     return out
 
 
+#: BasicSR's val.metrics as BasicSR users write them (Y channel, border crop)
+VAL_METRICS = dict(
+    psnr_y=dict(type="calculate_psnr", crop_border=4, test_y_channel=True),
+    ssim=dict(type="calculate_ssim", crop_border=2, test_y_channel=False),
+)
+
+
 def test_validation_equals_direct_per_roi_computation(make_opt, fixed_batch, val_loader):
-    model = build_model(make_opt())
+    model = build_model(make_opt(val=dict(metrics=VAL_METRICS)))
     batch = fixed_batch
     for it in range(1, 6):  # move away from the identity init so CLSR != base_only
         model.feed_data(batch)
@@ -90,12 +101,14 @@ def test_validation_equals_direct_per_roi_computation(make_opt, fixed_batch, val
         "post": lambda n, x, b: crop_rois(n.base(x), b, 4),
     }
     for name, fn in methods.items():
-        psnrs, ssims, img_psnrs = [], [], []
+        psnrs, ssims, img_psnrs, psnr_y, ssim_c2 = [], [], [], [], []
         for data in loader:
             lq, gt, rois = data["lq"], data["gt"], data["rois"][0]
             srs = _direct_roi_images(net, lq, rois, fn)
             gts = [tensor2img(crop_rois(gt, b[None], 4)[0]) for b in rois]
             psnrs += [min(100.0, calculate_psnr(s, g, 0)) for s, g in zip(srs, gts)]
+            psnr_y += [calculate_psnr(s, g, 4, test_y_channel=True) for s, g in zip(srs, gts)]
+            ssim_c2 += [calculate_ssim(s, g, 2) for s, g in zip(srs, gts)]
             ssims += [calculate_ssim(s, g, 0) for s, g in zip(srs, gts)]
             sq = np.concatenate(
                 [(s.astype(float) - g.astype(float)).ravel() ** 2 for s, g in zip(srs, gts)]
@@ -105,6 +118,10 @@ def test_validation_equals_direct_per_roi_computation(make_opt, fixed_batch, val
         assert res[f"{name}/psnr_roi"] == pytest.approx(np.mean(psnrs), abs=1e-9), name
         assert res[f"{name}/ssim_roi"] == pytest.approx(np.mean(ssims), abs=1e-9), name
         assert res[f"{name}/psnr_img"] == pytest.approx(np.mean(img_psnrs), abs=1e-9), name
+        # BasicSR's val.metrics, per ROI through its registry, mean over ROIs
+        assert res[f"{name}/psnr_y"] == pytest.approx(np.mean(psnr_y), abs=1e-9), name
+        assert res[f"{name}/ssim"] == pytest.approx(np.mean(ssim_c2), abs=1e-9), name
+        assert res[f"{name}/psnr_y"] != pytest.approx(res[f"{name}/psnr_roi"], abs=1e-3)
     assert res["clsr/psnr_roi"] != res["pre_pad/psnr_roi"]
     # MACs: the bare ROI is cheapest, the whole image dearest; CLSR pays the context once
     assert 0 < res["pre_nopad/gmacs"] < res["pre_pad/gmacs"] < res["clsr/gmacs"]
@@ -115,6 +132,16 @@ def test_validation_equals_direct_per_roi_computation(make_opt, fixed_batch, val
         written = json.load(f)
     assert written["iter"] == 5 and written["dataset"] == "synth"
     assert written["clsr/psnr_roi"] == pytest.approx(res["clsr/psnr_roi"])
+    assert written["clsr/psnr_y"] == pytest.approx(res["clsr/psnr_y"])
+    assert model.best_metric_results["synth"]["clsr/psnr_y"]["val"] == res["clsr/psnr_y"]
+
+
+def test_val_metrics_crop_border_larger_than_the_roi_is_one_line_error(make_opt, val_loader):
+    metrics = dict(psnr4=dict(type="calculate_psnr", crop_border=16))  # ROI 8 LR = 32 HR
+    model = build_model(make_opt(is_train=False, val=dict(baselines=False, metrics=metrics)))
+    with pytest.raises(ValueError, match=r"^val\.metrics\.psnr4\.crop_border: 16 ") as err:
+        model.validation(val_loader(), "unit", None, save_img=False)
+    assert "\n" not in str(err.value) and "32x32" in str(err.value)
 
 
 def test_post_cropping_equals_whole_image_sr_cropped(make_opt, val_loader):
@@ -152,10 +179,21 @@ def test_pretrain_backbone_loads_a_plain_basicsr_checkpoint(make_opt, tmp_path, 
         torch.testing.assert_close(net(lq, box)[0], ref)
 
 
+def _perturb_fusions(model):
+    """Make the context branches of ``model``'s network trained (non-zero fusion layers)."""
+    net = model.get_bare_model(model.net_g)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.startswith(("pim.fuse", "gcm.fuse")):
+                p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
 def test_save_img_writes_comparison_sheets(make_opt, val_loader):
     model = build_model(
         make_opt(is_train=False, val=dict(baselines=False, flops=False, sheet_rois=2))
     )
+    _perturb_fusions(model)
     model.opt["val"]["suffix"] = "t"
     model.validation(val_loader(), "unit", None, save_img=True)
     files = sorted(os.listdir(os.path.join(model.opt["path"]["visualization"], "synth")))
@@ -176,3 +214,39 @@ def test_test_and_visuals_follow_the_fed_rois(make_opt, val_loader):
     assert visuals["result"].shape == (n, 3, 32, 32) and visuals["gt"].shape == (n, 3, 32, 32)
     ref = model.restore_rois(data["lq"], data["rois"][0])["clsr"]
     torch.testing.assert_close(visuals["result"], torch.stack(ref))
+
+
+@pytest.mark.parametrize("baselines", [True, False])
+def test_untrained_clsr_is_reported_as_padded_precropping(
+    make_opt, val_loader, baselines, tmp_path
+):
+    import logging
+
+    opt = make_opt(
+        is_train=False,
+        val=dict(baselines=baselines, flops=baselines),
+        path=dict(results_root=str(tmp_path)),
+    )
+    written = tmp_path / "metrics_synth.json"
+    model = build_model(opt)  # fresh: every fusion layer zero -> exactly pre_pad
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("basicsr")
+    logger.addHandler(handler)
+    try:
+        model.validation(val_loader(), "unit", None, save_img=False)
+        res = dict(model.metric_results)
+        warned = [r for r in records if r.levelno == logging.WARNING]
+        assert json.loads(written.read_text())["context_untrained"] is True
+        records.clear()
+        _perturb_fusions(model).validation(val_loader(), "unit2", None, save_img=False)
+    finally:
+        logger.removeHandler(handler)
+    assert len(warned) == 1 and "untrained" in warned[0].getMessage()
+    assert "\n" not in warned[0].getMessage()
+    assert not any(k.startswith("clsr") for k in res) and "pre_pad/psnr_roi" in res
+    assert ("post/psnr_roi" in res) is baselines and ("pre_pad/gmacs" in res) is baselines
+    assert json.loads(written.read_text())["context_untrained"] is False  # the trained run
+    assert not [r for r in records if r.levelno == logging.WARNING]
+    assert "clsr/psnr_roi" in model.metric_results

@@ -61,3 +61,21 @@ def test_errors():
         RoiMetricAccumulator().results()
     with pytest.raises(ValueError, match="matching"):
         RoiMetricAccumulator().add_image([_img(1)], [])
+
+
+def test_val_metrics_per_roi_through_basicsr_registry():
+    metrics = {"psnr_y": {"type": "calculate_psnr", "crop_border": 3, "test_y_channel": True}}
+    acc = RoiMetricAccumulator(psnr_cap=80, metrics=metrics)
+    gts = [_img(1), _img(2)]
+    srs = [np.clip(gts[0].astype(int) + 5, 0, 255).astype(np.uint8), gts[1].copy()]  # 2nd exact
+    acc.add_image(srs, gts)
+    direct = calculate_psnr(srs[0], gts[0], 3, test_y_channel=True)
+    assert acc.results()["psnr_y"] == pytest.approx((direct + 80) / 2)  # inf counts as the cap
+    with pytest.raises(ValueError, match=r"^val\.metrics\.psnr_y \(calculate_psnr\): "):
+        RoiMetricAccumulator(metrics={"psnr_y": {"type": "calculate_psnr"}}).add_image(srs, gts)
+    with pytest.raises(ValueError, match=r"val\.metrics\.s\.crop_border: 16 leaves nothing"):
+        RoiMetricAccumulator(
+            metrics={"s": {"type": "calculate_ssim", "crop_border": 16}}
+        ).add_image(srs, gts)
+    with pytest.raises(ValueError, match=r"val\.metrics must map"):
+        RoiMetricAccumulator(metrics=["psnr"])
