@@ -11,6 +11,7 @@ import os
 import os.path as osp
 import re
 import struct
+from collections.abc import Callable
 
 import cv2
 
@@ -24,15 +25,16 @@ class IncompleteImageError(ValueError):
     """An image file is truncated: decoders would fill the missing part (e.g. grey) silently."""
 
 
-def _jpeg_scan_start(head: bytes) -> int | None:
+def _jpeg_scan_start(read: Callable[[int, int], bytes], size: int) -> int | None:
     """Offset of the first start-of-scan (SOS) marker of the main JPEG image, walking the
     marker segments from the start (an EXIF thumbnail lives inside APP1 and is skipped);
-    ``None`` when the headers run past ``head``."""
+    ``None`` when the headers run past the end of the data (or are not JPEG markers)."""
     pos = 2
-    while pos + 4 <= len(head):
-        if head[pos] != 0xFF:
+    while pos + 4 <= size:
+        seg = read(pos, pos + 4)
+        if seg[0] != 0xFF:
             return None
-        marker = head[pos + 1]
+        marker = seg[1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
@@ -41,7 +43,7 @@ def _jpeg_scan_start(head: bytes) -> int | None:
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
             pos += 2
             continue
-        pos += 2 + int.from_bytes(head[pos + 2 : pos + 4], "big")
+        pos += 2 + int.from_bytes(seg[2:4], "big")
     return None
 
 
@@ -65,30 +67,33 @@ def check_image_complete(source: str | bytes | memoryview, name: str | None = No
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        size, head = len(data), data[: 4 * _TAIL]
-
-        def read(start: int, end: int) -> bytes:
-            return data[start:end]
+        problem = _problem(len(data), lambda start, end: data[start:end])
+        label = name or "image"
     else:
         path = os.fspath(source)
         if not osp.isfile(path):
             raise ValueError(f"Image file not found: {path}")
-        size = osp.getsize(path)
         with open(path, "rb") as f:
-            head = f.read(4 * _TAIL)
 
-        def read(start: int, end: int) -> bytes:
-            with open(path, "rb") as f:
+            def read(start: int, end: int) -> bytes:
                 f.seek(start)
                 return f.read(end - start)
 
-    label = name or (source if isinstance(source, str) else "image")
-    problem = None
+            problem = _problem(osp.getsize(path), read)
+        label = name or path
+    if problem:
+        raise IncompleteImageError(f"{label}: incomplete image ({problem})")
+
+
+def _problem(size: int, read: Callable[[int, int], bytes]) -> str | None:
+    """What is missing from an image of ``size`` bytes (``read(start, end)`` gives its bytes),
+    or None when it looks complete (or is of another format)."""
+    head, problem = read(0, 16), None
     if head[:8] == _PNG_SIGNATURE:
         if _PNG_IEND not in read(max(0, size - _TAIL), size):
             problem = "truncated PNG: no IEND chunk at the end"
     elif head[:2] == b"\xff\xd8":
-        sos = _jpeg_scan_start(head)
+        sos = _jpeg_scan_start(read, size)
         if sos is None:
             problem = "truncated JPEG: the headers end before the image data"
         else:
@@ -105,8 +110,7 @@ def check_image_complete(source: str | bytes | memoryview, name: str | None = No
         want = int.from_bytes(head[4:8], "little") + 8
         if size < want:
             problem = f"truncated WebP: {size} of {want} bytes"
-    if problem:
-        raise IncompleteImageError(f"{label}: incomplete image ({problem})")
+    return problem
 
 
 def image_hw(path: str) -> tuple[int, int]:

@@ -51,6 +51,18 @@ def test_check_refuses_truncated_and_accepts_complete_images(ext):
             check_image_complete(data[: int(len(data) * keep)], "cut")
 
 
+def test_jpeg_headers_larger_than_any_buffer_are_walked():
+    """A big ICC profile is split over many APP2 segments: 1.2 MB of headers, still complete."""
+    data = _encoded(".jpg")
+    app2 = b"".join(b"\xff\xe2" + (60002).to_bytes(2, "big") + bytes(60000) for _ in range(20))
+    big = data[:2] + app2 + data[2:]
+    check_image_complete(big, "big")
+    with pytest.raises(IncompleteImageError, match="no end-of-image marker"):
+        check_image_complete(big[:-100], "big")
+    with pytest.raises(IncompleteImageError, match="headers end before the image data"):
+        check_image_complete(big[: len(app2) // 2], "big")
+
+
 def test_infer_refuses_a_truncated_jpeg(tmp_path, capsys):
     weights, opt = write_checkpoint(tiny_clsr(), str(tmp_path))
     cut = truncated_copy(write_jpeg(tmp_path / "full.jpg"), tmp_path / "cut.jpg")
