@@ -220,13 +220,19 @@ class _Planner:
             if e is not None:
                 return e
         rejected: list[int] = []
+        pop = heapq.heappop
         while True:
             b = None
+            ax0, ay0, aw, ah = wins[a]  # _worth_merging inlined: the hot loop
+            ax1, ay1, area = ax0 + aw, ay0 + ah, aw * ah
             while later:
-                c = heapq.heappop(later)
+                c = pop(later)
                 if not alive[c]:
                     continue
-                if _worth_merging(wins[a], wins[c]):
+                cx0, cy0, cw, ch = wins[c]
+                ux = max(ax1, cx0 + cw) - min(ax0, cx0)
+                uy = max(ay1, cy0 + ch) - min(ay0, cy0)
+                if ux * uy <= area + cw * ch:
                     b = c
                     break
                 rejected.append(c)
