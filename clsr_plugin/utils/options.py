@@ -149,15 +149,25 @@ def _check_dataset(key: str, ds: dict) -> None:
             )
 
 
+#: ``path:`` keys that name a checkpoint file to read (checked to exist up front).
+CHECKPOINT_KEYS = (
+    "pretrain_network_g",
+    "pretrain_network_backbone_g",
+    "pretrain_network_adapter_g",
+    "resume_state",
+)
+
+
 def validate_options(opt: dict) -> None:
     """Check what the plugin reads from BasicSR options, before any folder is created.
 
     Run by :mod:`clsr_plugin.compat` right after BasicSR's ``parse_options`` (train and test,
     ``clsr-train``, ``clsr-test`` and ``basicsr/train.py`` alike). Checks ``network_g`` (a
     registered type; for ``CLSR`` a supported backbone), ``path.allow_unsafe_pickle`` (a
-    boolean), ``train.total_iter`` (a positive integer), every dataset's ``dataroot_*``
-    (existing folders; LMDBs for ``io_backend: lmdb``) and the ROI options of
-    ``LocalSRPairedDataset`` (``roi_size``, ``lq_size``, ...).
+    boolean), the checkpoint files named under ``path:`` (they exist), ``train.total_iter``
+    (a positive integer), every dataset's ``dataroot_*`` (existing folders; LMDBs for
+    ``io_backend: lmdb``) and the ROI options of ``LocalSRPairedDataset`` (``roi_size``,
+    ``lq_size``, ...).
 
     Raises:
         OptionsError: one line naming the key and what is allowed.
@@ -165,10 +175,18 @@ def validate_options(opt: dict) -> None:
     from clsr_plugin.utils.checkpoint import unsafe_pickle_opt
 
     _require(isinstance(opt, dict), f"options must be a mapping, got {type(opt).__name__}")
+    path_opt = opt.get("path") or {}
     try:
-        unsafe_pickle_opt(opt.get("path"))
+        unsafe_pickle_opt(path_opt)
     except ValueError as err:
         raise OptionsError(str(err)) from None
+    for key in CHECKPOINT_KEYS:
+        value = path_opt.get(key)
+        if value is not None:
+            _require(
+                isinstance(value, str) and os.path.isfile(os.path.expanduser(value)),
+                f"path.{key}: checkpoint file not found: {value!r}",
+            )
     _check_network(opt)
     if opt.get("is_train"):
         train = opt.get("train")

@@ -78,6 +78,7 @@ def test_wrong_shape_safetensors_in_training(tmp_path, monkeypatch, capsys):
     save_file(dict(build_clsr(other).state_dict()), str(weights))
     assert _train(tmp_path, monkeypatch, pretrain_network_g=str(weights)) == 2
     error_line(capsys.readouterr().err, "clsr-train: error:", str(weights), "does not fit")
+    assert not list((tmp_path / "experiments").rglob("*.pth"))  # nothing trained or saved
 
 
 @pytest.mark.parametrize("key", ["pretrain_network_g", "pretrain_network_backbone_g"])
@@ -87,6 +88,7 @@ def test_malicious_pretrained_weights_in_training(tmp_path, monkeypatch, capsys,
     assert _train(tmp_path, monkeypatch, **{key: str(evil)}) == 2
     error_line(capsys.readouterr().err, "clsr-train: error:", str(evil), "allow_unsafe_pickle")
     assert not marker.exists()
+    assert not list((tmp_path / "experiments").rglob("*.pth"))
 
 
 def test_malicious_resume_state_refused_before_the_experiment(tmp_path, monkeypatch, capsys):

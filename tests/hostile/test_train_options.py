@@ -56,7 +56,12 @@ def _missing_folder(opt):
     opt["datasets"]["train"]["dataroot_lq"] += "_missing"
 
 
+def _missing_checkpoint(opt):
+    opt["path"]["pretrain_network_g"] = "no/such/net_g.pth"
+
+
 CASES = {
+    "missing checkpoint": (_missing_checkpoint, ["path.pretrain_network_g", "no/such/net_g.pth"]),
     "missing roi_size": (_drop_roi, ["datasets.train.roi_size", "required"]),
     "roi_size abc": (_roi_abc, ["datasets.train.roi_size", "'abc'", "positive int"]),
     "roi_size > lq_size": (_roi_too_big, ["datasets.train.roi_size", "larger than lq_size"]),
