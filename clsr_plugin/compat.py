@@ -51,7 +51,9 @@ def atomic_torch_save(obj, path: str) -> None:
             torch.save(obj, tmp)
     except (OSError, RuntimeError) as err:  # torch reports a full disk as a RuntimeError
         reason = getattr(err, "strerror", None) or " ".join(str(err).split())
-        raise OSError(getattr(err, "errno", None), f"Cannot write {path}: {reason}") from None
+        errno = getattr(err, "errno", None)
+        message = f"Cannot write {path}: {reason}"
+        raise (OSError(errno, message) if errno else OSError(message)) from None
 
 
 def _allow_unsafe(opt: dict) -> bool:
@@ -216,6 +218,7 @@ def _patch_basicsr() -> None:
         if param_key is not None and param_key not in ckpt and "params" in ckpt:
             param_key = "params"
         used, state = select_state_dict(ckpt, param_key)
+        used = used or "(the checkpoint itself)"
         if used != wanted:
             logger.info("Loading: %s does not exist, use %s.", wanted, used)
         logger.info(f"Loading {net.__class__.__name__} model from {load_path}, key [{used}].")
