@@ -57,6 +57,20 @@ def cli(main: Callable, argv: list[str], monkeypatch=None) -> int:
         return exc.code if isinstance(exc.code, int) else 1
 
 
+def fresh_basicsr_logger() -> None:
+    """Forget BasicSR's root logger, whose handlers hold an earlier test's (closed) stderr and
+    log file: each test then logs like a fresh process (``conftest.py`` calls it)."""
+    import logging
+
+    from basicsr.utils import logger as basicsr_logger
+
+    log = logging.getLogger("basicsr")
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
+    basicsr_logger.initialized_logger.clear()
+
+
 def error_line(stderr: str, *needles: str) -> str:
     """The single ``error:`` line of ``stderr``; asserts there is exactly one, no traceback,
     and that it contains every needle."""
