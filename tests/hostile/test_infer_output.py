@@ -129,3 +129,31 @@ def test_bench_context_windows_must_be_finite(tmp_path, model_files, capsys):
     assert cli(bench.main, argv) == 2
     assert "--context-windows" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_sigterm_removes_the_temporary_folder(tmp_path, model_files):
+    """``kill`` (SIGTERM) mid-run: exit 143, no hidden folder, no --out."""
+    import signal
+    import time
+
+    from tiny_job import child_env
+
+    weights, opt = model_files
+    image = write_jpeg(tmp_path / "big.jpg", h=256, w=256)
+    rois = tmp_path / "rois.json"
+    rois.write_text(
+        json.dumps([[x, y, 16, 16] for x in range(0, 240, 24) for y in range(0, 240, 24)])
+    )
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "clsr_plugin.infer", str(image), "--rois-json", str(rois),
+           "--opt", opt, "--weights", weights, "--out", str(out), "--device", "cpu"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.tmp-*")) and proc.poll() is None:  # processing
+        assert time.monotonic() < deadline, "no output within 120 s"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    log = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 128 + signal.SIGTERM, log[-2000:]
+    assert "Traceback" not in log
+    assert not list(tmp_path.glob(".out.tmp-*")) and not out.exists()
