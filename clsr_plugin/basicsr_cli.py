@@ -188,9 +188,11 @@ def main(kind: str, argv: Sequence[str] | None = None) -> int:
     """Run BasicSR's ``kind`` pipeline (``train`` / ``test``) rooted at the current directory.
 
     Returns:
-        0, or 2 (one line on stderr) when the options file is not found.
+        0; 2 (one line on stderr) for bad input (options file not found, bad options, a bad
+        checkpoint or image: :mod:`clsr_plugin.utils.cli`); 1 for an OS failure.
     """
     from clsr_plugin.option_files import resolve_options
+    from clsr_plugin.utils.cli import run_cli
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(kind)
@@ -207,5 +209,4 @@ def main(kind: str, argv: Sequence[str] | None = None) -> int:
         from basicsr.train import train_pipeline as pipeline
     else:
         from basicsr.test import test_pipeline as pipeline
-    pipeline(os.getcwd())
-    return 0
+    return run_cli(parser.prog, lambda: pipeline(os.getcwd()))

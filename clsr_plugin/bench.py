@@ -40,6 +40,7 @@ import torch
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
 from clsr_plugin.flops import clsr_macs, gflops
 from clsr_plugin.inference.api import autocast_for, load_clsr, upscale_rois
+from clsr_plugin.inference.rois import context_window_arg
 from clsr_plugin.models.roi_metrics import RoiMetricAccumulator
 from clsr_plugin.models.roi_restore import restore_rois
 from clsr_plugin.utils.image_io import (
@@ -491,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--context-windows",
         nargs="+",
-        type=float,
+        type=context_window_arg,
         default=[1, 1.5, 2, 4, 6, 8, 0],
         help="K values for the context-window trade-off (0 = whole image)",
     )

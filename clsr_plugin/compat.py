@@ -16,7 +16,11 @@ edited. What it fixes:
 * ``--launcher pytorch`` works on CPU (gloo) as well as GPUs (nccl); DDP wraps CPU models
   without ``device_ids``.
 * Checkpoints and training states are written atomically (temporary file, then rename), so a
-  crash while saving never leaves a truncated file that ``--auto_resume`` would pick up.
+  crash while saving never leaves a truncated file that ``--auto_resume`` would pick up; a
+  killed save's temporary file is removed by the next save.
+* Options are parsed safely (:mod:`clsr_plugin.utils.options`: BasicSR's ``ordered_yaml``
+  would build Python objects, i.e. run code) and validated right after ``parse_options``,
+  before BasicSR makes the experiment folder; bad options exit with one line and code 2.
 """
 
 from __future__ import annotations
@@ -32,20 +36,30 @@ _APPLIED = False
 
 
 def atomic_torch_save(obj, path: str) -> None:
-    """``torch.save`` to ``path`` through a temporary file and an atomic rename."""
+    """``torch.save`` to ``path`` through :func:`~clsr_plugin.utils.atomic.atomic_path`.
+
+    Temporary files that a killed run left in the folder are removed first. A failed write
+    (disk full, ...) leaves the folder as it was and raises ``OSError`` naming ``path``.
+    """
     import torch
 
-    tmp = f"{path}.tmp{os.getpid()}"
+    from clsr_plugin.utils.atomic import atomic_path, remove_stale_temps
+
+    remove_stale_temps(osp.dirname(osp.abspath(path)))
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except (OSError, RuntimeError) as err:  # torch reports a full disk as a RuntimeError
+        reason = getattr(err, "strerror", None) or " ".join(str(err).split())
+        errno = getattr(err, "errno", None)
+        message = f"Cannot write {path}: {reason}"
+        raise (OSError(errno, message) if errno else OSError(message)) from None
 
 
 def _allow_unsafe(opt: dict) -> bool:
-    return bool((opt.get("path") or {}).get("allow_unsafe_pickle", False))
+    from clsr_plugin.utils.checkpoint import unsafe_pickle_opt
+
+    return unsafe_pickle_opt(opt.get("path"))
 
 
 def load_resume_state(opt: dict):
@@ -96,11 +110,30 @@ def _wrap_parse_options(original):
     """
 
     @functools.wraps(original)
-    def parse_options(*args, **kwargs):
+    def parse_options(root_path, is_train=True):
+        import yaml
+
+        from clsr_plugin.utils.options import OptionsError, validate_options
+
         caller = sys._getframe(1).f_globals
         if _is_basicsr_load_resume_state(caller.get("load_resume_state")):
             caller["load_resume_state"] = load_resume_state
-        return original(*args, **kwargs)
+        try:
+            try:
+                opt, args = original(root_path, is_train)
+            except yaml.MarkedYAMLError as err:
+                mark = err.problem_mark or err.context_mark
+                where = f"{mark.name}:{mark.line + 1}" if mark else "options"
+                raise OptionsError(f"{where}: invalid YAML: {err.problem or err}") from None
+            except KeyError as err:
+                key = err.args[0] if err.args else err
+                raise OptionsError(f"options: the required key {key!r} is missing") from None
+            validate_options(opt)
+        except OptionsError as err:
+            prog = "clsr-train" if is_train else "clsr-test"
+            print(f"{prog}: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        return opt, args
 
     return parse_options
 
@@ -158,10 +191,16 @@ def _patch_basicsr() -> None:
     from basicsr.utils import options as basicsr_options
     from torch.nn.parallel import DataParallel, DistributedDataParallel
 
-    from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint
+    from clsr_plugin.utils.checkpoint import CheckpointError, load_checkpoint, select_state_dict
+    from clsr_plugin.utils.options import OptionsLoader
 
     basicsr_train.load_resume_state = load_resume_state
-    basicsr_options.parse_options = _wrap_parse_options(basicsr_options.parse_options)
+    original_ordered_yaml = basicsr_options.ordered_yaml
+    # parse_options and yaml_load look ordered_yaml up in their module: safe loading everywhere
+    basicsr_options.ordered_yaml = lambda: (OptionsLoader, original_ordered_yaml()[1])
+    parse_options = _wrap_parse_options(basicsr_options.parse_options)
+    for module in (basicsr_options, basicsr_train, basicsr_test):  # they import it by name
+        module.parse_options = parse_options
     dist_util.init_dist = init_dist
     make_dirs = _wrap_make_exp_dirs(misc.make_exp_dirs)
     for module in (misc, basicsr_utils, basicsr_train, basicsr_test):
@@ -175,13 +214,23 @@ def _patch_basicsr() -> None:
         logger = get_root_logger()
         net = self.get_bare_model(net)
         ckpt = load_checkpoint(load_path, allow_unsafe_pickle=_allow_unsafe(self.opt))
+        wanted = param_key
         if param_key is not None and param_key not in ckpt and "params" in ckpt:
-            logger.info("Loading: %s does not exist, use params.", param_key)
             param_key = "params"
-        state = extract_state_dict(ckpt, param_key)
-        logger.info(f"Loading {net.__class__.__name__} model from {load_path}, key [{param_key}].")
+        used, state = select_state_dict(ckpt, param_key)
+        used = used or "(the checkpoint itself)"
+        if used != wanted:
+            logger.info("Loading: %s does not exist, use %s.", wanted, used)
+        logger.info(f"Loading {net.__class__.__name__} model from {load_path}, key [{used}].")
         self._print_different_keys_loading(net, state, strict)
-        net.load_state_dict(state, strict=strict)
+        try:
+            net.load_state_dict(state, strict=strict)
+        except RuntimeError as err:
+            detail = " ".join(str(err).split("\n", 1)[-1].split())
+            raise CheckpointError(
+                f"{load_path} does not fit {net.__class__.__name__} (strict_load: {strict}): "
+                f"{detail[:300]}"
+            ) from None
 
     def model_to_device(self, net):
         """``BaseModel.model_to_device`` that also wraps CPU models in DDP (gloo)."""

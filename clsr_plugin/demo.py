@@ -52,6 +52,8 @@ def prepare_images(data_dir: str, max_side: int = 512) -> tuple[str, str]:
     """
     import cv2
 
+    from clsr_plugin.utils.image_io import write_png
+
     folders = {}
     for split, names in (("train_HR", TRAIN_IMAGES), ("val_HR", VAL_IMAGES)):
         folder = osp.join(data_dir, split)
@@ -66,9 +68,7 @@ def prepare_images(data_dir: str, max_side: int = 512) -> tuple[str, str]:
                 size = (round(img.shape[1] * scale), round(img.shape[0] * scale))
                 img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
             h, w = img.shape[0] // 4 * 4, img.shape[1] // 4 * 4
-            tmp = path + ".tmp.png"
-            cv2.imwrite(tmp, cv2.cvtColor(img[:h, :w], cv2.COLOR_RGB2BGR))
-            os.replace(tmp, path)
+            write_png(path, np.ascontiguousarray(img[:h, :w]))
         folders[split] = folder
     return folders["train_HR"], folders["val_HR"]
 

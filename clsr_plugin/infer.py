@@ -7,17 +7,27 @@ For every input image it writes ``<out>/<stem>/roi<i>_x<x>_y<y>_<w>x<h>.png`` (t
 output of each ROI) and ``<out>/<stem>/sheet.png`` (per ROI: bicubic | pre-cropping | CLSR,
 plus HR with ``--gt``), and ``<out>/results.json`` (ROIs, files, conversions, PSNR with
 ``--gt``). Everything is checked before any model runs and written to a temporary folder that
-is moved into ``--out`` only when every image succeeded: on bad input (ROI outside the image,
-zero/negative size, unreadable file, missing weights) the exit code is non-zero, one line
-names the problem, and no output is left behind.
+is published into ``--out`` only when every image succeeded: on bad input (ROI outside the
+image, zero/negative size, unreadable or truncated file, missing weights) the exit code is 2,
+one line names the problem, and no output is left behind.
+
+Existing results are never replaced without ``--overwrite``: when ``--out`` already holds a
+file this run would write (``results.json`` is always one), the run is refused before any
+model is loaded. With ``--overwrite`` those files are replaced and every other file is kept.
+Publishing is all or nothing: a new ``--out`` appears with one rename; into an existing one,
+files are moved one by one and, after any failure, moved back, so the folder is exactly as it
+was. A killed run's hidden temporary folder (``.<out>.tmp-<pid>-*``) is removed by the next run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -38,8 +48,15 @@ from clsr_plugin.inference.api import (
     load_clsr,
     upscale_rois,
 )
-from clsr_plugin.inference.rois import Box, load_rois_json, parse_roi, validate_rois
-from clsr_plugin.utils.checkpoint import UnsafeCheckpointError
+from clsr_plugin.inference.rois import (
+    Box,
+    context_window_arg,
+    load_rois_json,
+    parse_roi,
+    validate_rois,
+)
+from clsr_plugin.utils.atomic import pid_alive, umask_mode
+from clsr_plugin.utils.cli import input_errors, one_line
 from clsr_plugin.utils.comparison_sheet import comparison_sheet
 from clsr_plugin.utils.image_io import (
     from_float01,
@@ -73,12 +90,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def one_line(err: BaseException, limit: int = 400) -> str:
-    """An exception message on one line (whitespace collapsed, truncated)."""
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="checkpoint (CLSR net_g_*.pth, params_ema preferred; or a plain "
                          "backbone checkpoint = fresh CLSR)")  # fmt: skip
     ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files of the same name in --out (default: refuse when --out holds any)",
+    )
     ap.add_argument("--gt", help="HR ground truth: a file (one input) or a folder (same names)")
     ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     ap.add_argument(
@@ -131,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "bf16", "fp16"],
         help="dtype used by --half (default auto)",
     )
-    ap.add_argument("--context-window", type=float, default=DEFAULT_CONTEXT_WINDOW,
+    ap.add_argument("--context-window", type=context_window_arg, default=DEFAULT_CONTEXT_WINDOW,
                     help=f"context = this many ROI sizes around each ROI (default "
                          f"{DEFAULT_CONTEXT_WINDOW}); 0 = whole image")  # fmt: skip
     ap.add_argument(
@@ -143,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--allow-unsafe-pickle",
         action="store_true",
-        help="load a checkpoint that needs full unpickling (trusted files only)",
+        help="load a checkpoint that needs full unpickling (trusted files only; it can run "
+        "code); the options' path.allow_unsafe_pickle: true does the same",
     )
     ap.add_argument("--no-sheet", action="store_true", help="skip the comparison sheets")
     return ap
@@ -223,6 +240,48 @@ def psnr(a: np.ndarray, b: np.ndarray, bit_depth: int) -> float:
     return float("inf") if mse == 0 else 10.0 * np.log10(peak**2 / mse)
 
 
+RESULTS_JSON = "results.json"
+
+
+def roi_file_name(index: int, box: Box) -> str:
+    """File name of one ROI's output inside ``<out>/<stem>/``."""
+    x, y, w, h = box
+    return f"roi{index:02d}_x{x}_y{y}_{w}x{h}.png"
+
+
+def output_files(jobs: Sequence[Job], no_sheet: bool) -> list[str]:
+    """Every file a run writes, relative to ``--out`` (``results.json`` last)."""
+    files = []
+    for job in jobs:
+        files += [f"{job.stem}/{roi_file_name(i, b)}" for i, b in enumerate(job.rois)]
+        if not no_sheet:
+            files.append(f"{job.stem}/sheet.png")
+    return files + [RESULTS_JSON]
+
+
+def check_out(out: str, files: Sequence[str], overwrite: bool) -> None:
+    """``--out`` must be a folder (or not exist) and hold none of ``files`` unless
+    ``overwrite``."""
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise InputError(f"--out {out!r} exists and is not a folder")
+    if not os.path.isdir(out):
+        return
+    for rel in files:
+        target = os.path.join(out, rel)
+        if os.path.isdir(target) and not os.path.islink(target):
+            raise InputError(f"{target!r} is a folder: it cannot be replaced by a result file")
+    if overwrite:
+        return
+    ordered = sorted(files, key=lambda rel: rel != RESULTS_JSON)  # name results.json first
+    existing = [rel for rel in ordered if os.path.lexists(os.path.join(out, rel))]
+    if existing:
+        raise InputError(
+            f"--out {out!r} already holds results ({', '.join(existing[:3])}"
+            f"{', ...' if len(existing) > 3 else ''}): pass --overwrite to replace them, or "
+            "choose another --out"
+        )
+
+
 def process(job: Job, model: torch.nn.Module, args: argparse.Namespace, tmp: str) -> dict:
     """Run one image into ``tmp/<stem>/``; returns its results.json entry."""
     img = read_image(job.path)
@@ -244,7 +303,7 @@ def process(job: Job, model: torch.nn.Module, args: argparse.Namespace, tmp: str
     rows = []
     for i, (box, sr) in enumerate(zip(job.rois, outs)):
         x, y, w, h = box
-        name = f"roi{i:02d}_x{x}_y{y}_{w}x{h}.png"
+        name = roi_file_name(i, box)
         write_png(os.path.join(folder, name), sr, img.bit_depth)
         roi = dict(box=list(box), file=f"{job.stem}/{name}")
         if not args.no_sheet or hr is not None:
@@ -277,59 +336,133 @@ def check_gt(job: Job, scale: int) -> None:
         )
 
 
-def _move_into(src: str, dst: str) -> None:
-    """Move every file of ``src`` into ``dst`` (created), keeping the relative layout."""
-    for root, _, files in os.walk(src):
-        rel = os.path.relpath(root, src)
-        target = os.path.normpath(os.path.join(dst, rel))
-        os.makedirs(target, exist_ok=True)
-        for f in files:
-            os.replace(os.path.join(root, f), os.path.join(target, f))
+def _tmp_prefix(out: str) -> str:
+    return f".{os.path.basename(out)}.tmp-"
+
+
+def remove_stale_tmp(out: str) -> None:
+    """Remove hidden temporary folders of ``out`` that killed runs left (their pid is gone)."""
+    parent, prefix = os.path.dirname(out), _tmp_prefix(out)
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-")
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(parent):
+            match = pattern.match(entry.name)
+            if match and entry.is_dir(follow_symlinks=False):
+                if not pid_alive(int(match.group(1))):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _make_dirs(folder: str, made: list[str]) -> None:
+    """``os.makedirs`` that records every folder it creates (outermost first)."""
+    if os.path.isdir(folder):
+        return
+    _make_dirs(os.path.dirname(folder), made)
+    os.mkdir(folder)
+    made.append(folder)
+
+
+def publish(src: str, out: str, files: Sequence[str]) -> None:
+    """Move ``files`` (relative paths, in this order) from ``src`` into ``out``, all or nothing.
+
+    A missing ``out`` is ``src`` renamed (one atomic step). Into an existing folder, each file
+    replaces its namesake (kept aside in ``src`` until the end); on any failure every moved
+    file goes back, replaced files are restored and created folders removed, so ``out`` is
+    exactly as it was.
+    """
+    if not os.path.lexists(out):
+        os.chmod(src, umask_mode(directory=True))
+        os.rename(src, out)
+        return
+    aside = os.path.join(src, ".replaced")
+    made: list[str] = []
+    done: list[tuple[str, str | None]] = []  # (target, where its old file was put aside)
+    try:
+        for rel in files:
+            new, target = os.path.join(src, rel), os.path.join(out, rel)
+            _make_dirs(os.path.dirname(target), made)
+            old = None
+            if os.path.lexists(target):
+                old = os.path.join(aside, rel)
+                os.makedirs(os.path.dirname(old), exist_ok=True)
+                os.replace(target, old)
+            try:
+                os.replace(new, target)
+            except BaseException:
+                if old is not None:
+                    os.replace(old, target)
+                raise
+            done.append((target, old))
+    except BaseException:
+        for target, old in reversed(done):
+            with contextlib.suppress(OSError):
+                if old is not None:
+                    os.replace(old, target)
+                else:
+                    os.remove(target)
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise
 
 
 def run(args: argparse.Namespace) -> list[dict]:
-    """Validate everything, process all images into a temp folder, then move it to --out."""
+    """Validate everything, process all images into a temp folder, then publish it to --out."""
     from tqdm import tqdm
 
     jobs = plan_jobs(args)
+    out = os.path.abspath(args.out)
+    files = output_files(jobs, args.no_sheet)
+    check_out(out, files, args.overwrite)
     if not os.path.isfile(args.weights):
         raise InputError(f"Weights file not found: {args.weights!r}")
     model = load_clsr(args.weights, args.opt, args.device, args.half and args.half_dtype,
                       allow_unsafe_pickle=args.allow_unsafe_pickle or None,
-                      adapter=args.adapter)  # fmt: skip
+                      adapter=args.adapter,
+                      opt_in="pass --allow-unsafe-pickle")  # fmt: skip
     if context_untrained(model):
         print(f"{PROG}: warning: {UNTRAINED_WARNING}", file=sys.stderr)
     for job in jobs:
         check_gt(job, int(model.scale))
-    out = os.path.abspath(args.out)
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
+    remove_stale_tmp(out)
+    tmp = tempfile.mkdtemp(prefix=f"{_tmp_prefix(out)}{os.getpid()}-", dir=parent)
     try:
         results = []
         for job in tqdm(jobs, desc=PROG, unit="img", file=sys.stderr):
             for note in job.conversions:
                 tqdm.write(f"{os.path.basename(job.path)}: {note}", file=sys.stderr)
             results.append(process(job, model, args, tmp))
-        with open(os.path.join(tmp, "results.json"), "w") as f:
+        with open(os.path.join(tmp, RESULTS_JSON), "w") as f:
             json.dump(dict(opt=args.opt, weights=args.weights, images=results), f, indent=1)
-        _move_into(tmp, out)
+        check_out(out, files, args.overwrite)  # again: another run may have written meanwhile
+        publish(tmp, out, files)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # runs the clean-up of the temporary folder
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit code (0 ok, 2 bad input, 1 other failure)."""
     args = build_parser().parse_intermixed_args(argv)
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread: keep the default
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         results = run(args)
-    except (InputError, ValueError, FileNotFoundError, UnsafeCheckpointError) as err:
+    except input_errors() as err:
         print(f"{PROG}: error: {one_line(err)}", file=sys.stderr)
         return 2
     except (RuntimeError, OSError) as err:
         print(f"{PROG}: error: {type(err).__name__}: {one_line(err)}", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     n = sum(len(r["rois"]) for r in results)
     print(f"{PROG}: wrote {n} ROI(s) of {len(results)} image(s) to {args.out}")
     return 0

@@ -3,6 +3,7 @@
 BasicSR's :func:`basicsr.test.test_pipeline` behind the documented command line of
 :mod:`clsr_plugin.basicsr_cli` (every BasicSR flag, options by short name, quiet console);
 results land under ``./results``.
+Bad input is one ``clsr-test: error:`` line and exit code 2 (:mod:`clsr_plugin.utils.cli`).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ BasicSR's :func:`basicsr.train.train_pipeline` with the plugin registered and th
 compatibility layer applied, behind the documented command line of
 :mod:`clsr_plugin.basicsr_cli` (every BasicSR flag, options by short name, quiet console).
 Experiments land under ``./experiments`` of the current directory.
+Bad options are refused before the experiment folder is made; bad input met later (a
+checkpoint, an image) is one ``clsr-train: error:`` line and exit code 2
+(:mod:`clsr_plugin.utils.cli`).
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from clsr_plugin.data.image_checks import check_image_complete
+from clsr_plugin.utils.atomic import atomic_path
+
 IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
 MARKER = ".datasets_prep.json"
 TMP_PREFIX = ".prep-tmp-"
@@ -60,6 +63,7 @@ def load_bgr(path: str) -> tuple[np.ndarray, str | None]:
     Raises:
         PrepError: the file cannot be decoded, or is not 8-bit.
     """
+    check_complete(path)
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise PrepError(f"cannot read image (corrupt or unsupported): {path}")
@@ -73,6 +77,14 @@ def load_bgr(path: str) -> tuple[np.ndarray, str | None]:
         img = np.ascontiguousarray(img[:, :, :3])
         note = f"{osp.basename(path)} has an alpha channel: dropped"
     return img, note
+
+
+def check_complete(path: str) -> None:
+    """:func:`clsr_plugin.data.image_checks.check_image_complete` as a :class:`PrepError`."""
+    try:
+        check_image_complete(path)
+    except ValueError as err:
+        raise PrepError(str(err)) from None
 
 
 def image_hw(path: str) -> tuple[int, int]:
@@ -94,13 +106,8 @@ def write_image_atomic(path: str, img: np.ndarray, compress_level: int = 3) -> N
     if not ok:
         raise PrepError(f"cannot encode image as {ext}: {path}")
     tmp = osp.join(osp.dirname(path), f"{TMP_PREFIX}{os.getpid()}-{osp.basename(path)}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path, tmp) as tmp_path, open(tmp_path, "wb") as f:
+        f.write(buf.tobytes())
 
 
 def prepare_output_dir(folder: str, params: dict[str, Any]) -> None:

@@ -28,9 +28,17 @@ import os.path as osp
 import shutil
 import sys
 
+import cv2
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 
-from datasets_prep.common import TMP_PREFIX, PrepError, image_hw, list_images, run_cli
+from datasets_prep.common import (
+    TMP_PREFIX,
+    PrepError,
+    check_complete,
+    image_hw,
+    list_images,
+    run_cli,
+)
 from datasets_prep.pairs import check_pairs
 
 DONE_MARKER = ".datasets_prep_done.json"
@@ -97,6 +105,13 @@ def lmdb_is_complete(lmdb_path: str, signature: dict) -> bool:
     return True
 
 
+def _raise_for_undecodable(folder: str, names: list[str]) -> None:
+    """After BasicSR's writer failed: name the first image OpenCV cannot decode, if any."""
+    for n in names:
+        if cv2.imread(osp.join(folder, n), cv2.IMREAD_UNCHANGED) is None:
+            raise PrepError(f"cannot decode image (corrupt or unsupported): {osp.join(folder, n)}")
+
+
 def create_lmdb(
     folder: str,
     lmdb_path: str | None = None,
@@ -132,27 +147,34 @@ def create_lmdb(
         shutil.rmtree(tmp)
     # map_size is virtual; size it from the raw pixels (PNG level 1 <= raw + small overhead)
     # rather than from the first image as make_lmdb_from_imgs would.
+    for n in names:
+        check_complete(osp.join(folder, n))
     raw = sum(h * w * 4 for h, w in (image_hw(osp.join(folder, n)) for n in names))
     map_size = int(raw * 1.3) + 16384 * len(names) + (64 << 20)
     # make_lmdb_from_imgs prints to stdout and refreshes its bar once per image: keep the bar
     # for a terminal, keep logs of non-interactive runs short.
     print(f"{lmdb_path}: writing {len(keys)} images ...", flush=True)
     quiet = contextlib.redirect_stderr(io.StringIO())
-    with (
-        contextlib.redirect_stdout(io.StringIO()),
-        contextlib.nullcontext() if sys.stderr.isatty() else quiet,
-    ):
-        make_lmdb_from_imgs(
-            folder,
-            tmp,
-            names,
-            keys,
-            batch=batch,
-            compress_level=compress_level,
-            multiprocessing_read=read_workers > 0,
-            n_thread=max(read_workers, 1),
-            map_size=map_size,
-        )
+    try:
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.nullcontext() if sys.stderr.isatty() else quiet,
+        ):
+            make_lmdb_from_imgs(
+                folder,
+                tmp,
+                names,
+                keys,
+                batch=batch,
+                compress_level=compress_level,
+                multiprocessing_read=read_workers > 0,
+                n_thread=max(read_workers, 1),
+                map_size=map_size,
+            )
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _raise_for_undecodable(folder, names)
+        raise
     with open(osp.join(tmp, "meta_info.txt")) as f:
         n_lines = sum(1 for _ in f)
     if n_lines != len(keys):

@@ -11,10 +11,106 @@ import os
 import os.path as osp
 import re
 import struct
+from collections.abc import Callable
 
 import cv2
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND = b"IEND\xaeB`\x82"  # the IEND chunk type and its (fixed) CRC
+_JPEG_EOI = b"\xff\xd9"
+_TAIL = 1 << 16
+
+
+class IncompleteImageError(ValueError):
+    """An image file is truncated: decoders would fill the missing part (e.g. grey) silently."""
+
+
+def _jpeg_scan_start(read: Callable[[int, int], bytes], size: int) -> int | None:
+    """Offset of the first start-of-scan (SOS) marker of the main JPEG image, walking the
+    marker segments from the start (an EXIF thumbnail lives inside APP1 and is skipped);
+    ``None`` when the headers run past the end of the data (or are not JPEG markers)."""
+    pos = 2
+    while pos + 4 <= size:
+        seg = read(pos, pos + 4)
+        if seg[0] != 0xFF:
+            return None
+        marker = seg[1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:
+            return pos
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(seg[2:4], "big")
+    return None
+
+
+def check_image_complete(source: str | bytes | memoryview, name: str | None = None) -> None:
+    """Refuse a truncated PNG, JPEG, BMP or WebP file (other formats pass).
+
+    Structural and cheap, without decoding: a PNG must end with its ``IEND`` chunk (within
+    the last 64 KiB); a JPEG must have an end-of-image marker after the start of its main
+    image's data (such a marker cannot occur inside entropy-coded data, so data appended after
+    a complete image, e.g. a motion photo's video, is fine); a BMP or WebP must be as long as
+    its header says. For a file only the header and the tail are read, unless a JPEG's tail
+    has no end marker (then its data is scanned).
+
+    Args:
+        source: a file path, or the encoded bytes (e.g. from an LMDB).
+        name: how to name the image in the error (default: the path).
+
+    Raises:
+        IncompleteImageError: the image is truncated (the message names it).
+        ValueError: the file does not exist.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        problem = _problem(len(data), lambda start, end: data[start:end])
+        label = name or "image"
+    else:
+        path = os.fspath(source)
+        if not osp.isfile(path):
+            raise ValueError(f"Image file not found: {path}")
+        with open(path, "rb") as f:
+
+            def read(start: int, end: int) -> bytes:
+                f.seek(start)
+                return f.read(end - start)
+
+            problem = _problem(osp.getsize(path), read)
+        label = name or path
+    if problem:
+        raise IncompleteImageError(f"{label}: incomplete image ({problem})")
+
+
+def _problem(size: int, read: Callable[[int, int], bytes]) -> str | None:
+    """What is missing from an image of ``size`` bytes (``read(start, end)`` gives its bytes),
+    or None when it looks complete (or is of another format)."""
+    head, problem = read(0, 16), None
+    if head[:8] == _PNG_SIGNATURE:
+        if _PNG_IEND not in read(max(0, size - _TAIL), size):
+            problem = "truncated PNG: no IEND chunk at the end"
+    elif head[:2] == b"\xff\xd8":
+        sos = _jpeg_scan_start(read, size)
+        if sos is None:
+            problem = "truncated JPEG: the headers end before the image data"
+        else:
+            start = max(sos, size - _TAIL)
+            if _JPEG_EOI not in read(start, size) and (
+                start == sos or _JPEG_EOI not in read(sos, size)
+            ):
+                problem = "truncated JPEG: no end-of-image marker after the image data"
+    elif head[:2] == b"BM" and len(head) >= 6:
+        want = int.from_bytes(head[2:6], "little")
+        if size < want:
+            problem = f"truncated BMP: {size} of {want} bytes"
+    elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        want = int.from_bytes(head[4:8], "little") + 8
+        if size < want:
+            problem = f"truncated WebP: {size} of {want} bytes"
+    return problem
 
 
 def image_hw(path: str) -> tuple[int, int]:

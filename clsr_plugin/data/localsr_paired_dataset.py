@@ -24,6 +24,7 @@ from clsr_plugin.data.bicubic_lr import downscale, lr_patch
 from clsr_plugin.data.image_checks import (
     check_folder,
     check_folder_pairs,
+    check_image_complete,
     check_lmdb_keys,
     check_min_size,
     check_pair,
@@ -32,6 +33,56 @@ from clsr_plugin.data.image_checks import (
 )
 from clsr_plugin.data.roi_grid import REMAINDERS, grid_extent, roi_grid
 from clsr_plugin.data.roi_sampling import PLACEMENTS, as_hw, augment_box, place_roi
+
+
+def dataset_geometry(opt: dict, where: str = "") -> dict:
+    """The ROI / context options of a :class:`LocalSRPairedDataset`, checked.
+
+    Shared by the dataset and :func:`clsr_plugin.utils.options.validate_options` (which runs
+    before BasicSR makes the experiment folder), so both accept exactly the same options.
+
+    Args:
+        opt: the dataset options (with ``phase``, as BasicSR's ``parse_options`` sets it).
+        where: prefix of error messages (e.g. ``datasets.train.``).
+
+    Returns:
+        ``roi_hw``, and ``lq_hw`` and ``placement`` (train) or ``remainder`` (val/test).
+
+    Raises:
+        ValueError: a missing or invalid option, named with ``where``.
+    """
+    if "roi_size" not in opt:
+        raise ValueError(f"{where}roi_size is required (ROI size in LR pixels: n or [h, w]).")
+    out = {"roi_hw": as_hw(opt["roi_size"], f"{where}roi_size")}
+    if opt.get("phase") == "train":
+        if opt.get("lq_size") is not None:
+            lq_hw = as_hw(opt["lq_size"], f"{where}lq_size")
+        elif opt.get("gt_size") is not None:
+            gt_hw = as_hw(opt["gt_size"], f"{where}gt_size")
+            lq_hw = as_hw([v // int(opt["scale"]) for v in gt_hw], f"{where}gt_size // scale")
+        else:
+            raise ValueError(
+                f"{where}lq_size is required in training (LR context patch: n or [h, w])."
+            )
+        if out["roi_hw"][0] > lq_hw[0] or out["roi_hw"][1] > lq_hw[1]:
+            raise ValueError(
+                f"{where}roi_size {list(out['roi_hw'])} is larger than lq_size {list(lq_hw)} "
+                "(the ROI must fit in the context patch)."
+            )
+        placement = opt.get("roi_placement", "center")
+        if placement not in PLACEMENTS:
+            raise ValueError(
+                f"{where}roi_placement must be one of {PLACEMENTS}, got {placement!r}."
+            )
+        out.update(lq_hw=lq_hw, placement=placement)
+    else:
+        remainder = opt.get("roi_remainder", "crop")
+        if remainder not in REMAINDERS:
+            raise ValueError(
+                f"{where}roi_remainder must be one of {REMAINDERS}, got {remainder!r}."
+            )
+        out["remainder"] = remainder
+    return out
 
 
 @DATASET_REGISTRY.register()
@@ -88,29 +139,12 @@ class LocalSRPairedDataset(data.Dataset):
         if opt.get("color") == "y":
             raise ValueError("LocalSRPairedDataset works on RGB; color: y is not supported.")
 
-        if "roi_size" not in opt:
-            raise ValueError(f"Dataset {opt.get('name')!r}: roi_size is required.")
-        self.roi_hw = as_hw(opt["roi_size"], "roi_size")
+        geometry = dataset_geometry(opt, f"Dataset {opt.get('name')!r}: ")
+        self.roi_hw = geometry["roi_hw"]
         if self.is_train:
-            if opt.get("lq_size") is not None:
-                self.lq_hw = as_hw(opt["lq_size"], "lq_size")
-            elif opt.get("gt_size") is not None:
-                self.lq_hw = as_hw(int(opt["gt_size"]) // self.scale, "gt_size // scale")
-            else:
-                raise ValueError(f"Dataset {opt.get('name')!r}: lq_size is required in training.")
-            if self.roi_hw[0] > self.lq_hw[0] or self.roi_hw[1] > self.lq_hw[1]:
-                raise ValueError(f"roi_size {self.roi_hw} is larger than lq_size {self.lq_hw}.")
-            self.placement = opt.get("roi_placement", "center")
-            if self.placement not in PLACEMENTS:
-                raise ValueError(
-                    f"roi_placement must be one of {PLACEMENTS}, got {self.placement!r}."
-                )
+            self.lq_hw, self.placement = geometry["lq_hw"], geometry["placement"]
         else:
-            self.remainder = opt.get("roi_remainder", "crop")
-            if self.remainder not in REMAINDERS:
-                raise ValueError(
-                    f"roi_remainder must be one of {REMAINDERS}, got {self.remainder!r}."
-                )
+            self.remainder = geometry["remainder"]
 
         self.paths = self._scan()
         if not self.paths:
@@ -179,8 +213,12 @@ class LocalSRPairedDataset(data.Dataset):
         else:
 
             def sizes(p):
+                check_image_complete(p["gt_path"])
                 gt_hw = image_hw(p["gt_path"])
-                return (gt_hw if self.hr_only else image_hw(p["lq_path"])), gt_hw
+                if self.hr_only:
+                    return gt_hw, gt_hw
+                check_image_complete(p["lq_path"])
+                return image_hw(p["lq_path"]), gt_hw
 
             def names(p):
                 return p["lq_path"], p["gt_path"]
@@ -221,9 +259,16 @@ class LocalSRPairedDataset(data.Dataset):
             opt = dict(self.io_backend_opt)
             self.file_client = FileClient(opt.pop("type"), **opt)
         img_bytes = self.file_client.get(path, client_key)
+        name = path
+        if self.backend == "lmdb":
+            name = f"{self.lq_folder if client_key == 'lq' else self.gt_folder}[{path}]"
         if img_bytes is None:
-            raise ValueError(f"{client_key} image {path!r} could not be read.")
-        return imfrombytes(img_bytes, float32=True)
+            raise ValueError(f"{client_key} image {name} could not be read.")
+        check_image_complete(img_bytes, name)
+        img = imfrombytes(img_bytes)
+        if img is None:
+            raise ValueError(f"{client_key} image {name} cannot be decoded (corrupt image).")
+        return img.astype(np.float32) / 255.0
 
     def _load_pair(self, index: int) -> tuple[np.ndarray, np.ndarray | None, str, str]:
         """HR (cropped to scale x LR) and LR images (None in HR-only mode), HWC BGR float32."""

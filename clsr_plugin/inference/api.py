@@ -22,12 +22,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from clsr_plugin.inference.rois import Box, context_windows, validate_rois
-from clsr_plugin.utils.checkpoint import UNSAFE_FLAG, extract_state_dict, load_checkpoint
+from clsr_plugin.utils.checkpoint import (
+    YAML_OPT_IN,
+    extract_state_dict,
+    load_checkpoint,
+    unsafe_pickle_opt,
+)
 from clsr_plugin.utils.image_io import LoadedImage, image_to_tensor
+from clsr_plugin.utils.options import load_yaml
 
 logger = logging.getLogger("clsr_plugin")
 
@@ -93,11 +98,7 @@ def read_network_opt(opt: str | os.PathLike | Mapping) -> tuple[dict, dict]:
         from clsr_plugin.option_files import resolve_options
 
         path = resolve_options(opt, "any")  # a path, or a shipped name such as "srresnet"
-        try:
-            with open(path) as f:
-                opt = yaml.safe_load(f)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-            raise ValueError(f"Cannot parse options file {path!r}: {err}") from None
+        opt = load_yaml(path)
     if not isinstance(opt, Mapping):
         raise ValueError(f"Options must be a mapping, got {type(opt).__name__}")
     path_opt = dict(opt.get("path") or {})
@@ -120,7 +121,10 @@ def build_clsr(net_opt: Mapping) -> nn.Module:
 
 
 def load_weights(
-    model: nn.Module, weights: str | Mapping, allow_unsafe_pickle: bool = False
+    model: nn.Module,
+    weights: str | Mapping,
+    allow_unsafe_pickle: bool = False,
+    opt_in: str = YAML_OPT_IN,
 ) -> str:
     """Load a CLSR checkpoint (``params_ema`` else ``params``) or a plain backbone checkpoint.
 
@@ -140,7 +144,7 @@ def load_weights(
         ckpt = (
             weights
             if isinstance(weights, Mapping)
-            else load_checkpoint(weights, allow_unsafe_pickle)
+            else load_checkpoint(weights, allow_unsafe_pickle, opt_in)
         )
         state = extract_state_dict(ckpt, "params_ema")
     if any(k.startswith("base.") for k in state):
@@ -164,6 +168,7 @@ def load_clsr(
     half: bool | str = False,
     allow_unsafe_pickle: bool | None = None,
     adapter: str | os.PathLike | None = None,
+    opt_in: str = YAML_OPT_IN,
 ) -> nn.Module:
     """Build a CLSR from options and load trained weights, ready for inference.
 
@@ -180,7 +185,9 @@ def load_clsr(
             inference runs under ``torch.autocast`` with this dtype (weights stay fp32; the
             dtype is kept as ``model.amp_dtype`` and applied by :func:`autocast_for`).
         allow_unsafe_pickle: allow full unpickling (trusted files only); ``None`` = the
-            options' ``path: {allow_unsafe_pickle: ...}``.
+            options' ``path: {allow_unsafe_pickle: true}`` (the boolean; any other value is
+            an error).
+        opt_in: how a refusal tells the user to opt in (``clsr-infer`` names its flag).
 
     Returns:
         The model in eval mode on ``device``.
@@ -203,10 +210,10 @@ def load_clsr(
         if not isinstance(weights, Mapping) and not os.path.isfile(os.fspath(weights)):
             raise FileNotFoundError(f"Weights file not found: {os.fspath(weights)!r}")
         if allow_unsafe_pickle is None:
-            unsafe = bool(path_opt.get(UNSAFE_FLAG, False))
+            unsafe = unsafe_pickle_opt(path_opt)
         else:
-            unsafe = bool(allow_unsafe_pickle)
-        kind = load_weights(model, weights, unsafe)
+            unsafe = allow_unsafe_pickle is True
+        kind = load_weights(model, weights, unsafe, opt_in)
         logger.info(
             "Loaded %s weights from %s", kind, weights if isinstance(weights, str) else "dict"
         )

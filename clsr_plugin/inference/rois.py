@@ -13,6 +13,7 @@ windows themselves, so ROIs close together share one context (and one ``encode_c
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import os
@@ -99,11 +100,30 @@ def validate_rois(rois: Sequence[Sequence[int]], height: int, width: int) -> lis
     return [check_box(r, height, width) for r in rois]
 
 
+def check_context_window(k: float) -> float:
+    """A context-window factor: finite and >= 1 (``ValueError`` says what is allowed)."""
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k < 1:
+        raise ValueError(
+            f"context window factor must be a finite number >= 1 (or 0 / None for the whole "
+            f"image), got {k!r}"
+        )
+    return float(k)
+
+
+def context_window_arg(text: str) -> float:
+    """argparse ``type`` of ``--context-window(s)``: a finite number >= 1, or 0 (whole image)."""
+    import argparse
+
+    try:
+        value = float(text)
+        return 0.0 if value == 0 else check_context_window(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err} ({text!r})") from None
+
+
 def window_pad(roi_hw: tuple[int, int], k: float) -> int:
     """LR pixels added on every side of a ROI for a context window of ``k`` x its longer side."""
-    if k < 1:
-        raise ValueError(f"context window factor must be >= 1, got {k}")
-    return math.ceil((k - 1) / 2 * max(roi_hw))
+    return math.ceil((check_context_window(k) - 1) / 2 * max(roi_hw))
 
 
 def _union(a: Box, b: Box) -> Box:
@@ -117,6 +137,128 @@ def _worth_merging(a: Box, b: Box) -> bool:
     chain of overlapping windows never grows into a huge box of unused pixels)."""
     u = _union(a, b)
     return u[2] * u[3] <= a[2] * a[3] + b[2] * b[3]
+
+
+def _cells(box: Box, cell: int) -> tuple[int, int, int, int]:
+    """The inclusive cell range ``(cx0, cy0, cx1, cy1)`` a closed rectangle touches."""
+    return (box[0] // cell, box[1] // cell, (box[0] + box[2]) // cell, (box[1] + box[3]) // cell)
+
+
+class _Planner:
+    """Merges windows exactly as the plain rule "merge the first pair (a, b), a < b in list
+    order, worth merging, into a; start again" does, in near-linear time.
+
+    Two windows worth merging touch or overlap (a gap makes the bounding box larger than both
+    together), so a uniform grid of cells finds every candidate pair. Invariant: no window
+    before the current one, ``a``, has a partner after it. Merging ``b`` into ``a`` only grows
+    ``a``, so afterwards the only possible partner of an earlier window is ``a``: the earliest
+    such window takes ``a`` and becomes the current one; otherwise ``a`` takes its next
+    partner, until it has none. The current window's candidates are collected once, and then
+    only from the cells it grows into.
+    """
+
+    def __init__(self, groups: list[tuple[Box, list[int]]]):
+        self.wins = [win for win, _ in groups]
+        self.members = [list(idx) for _, idx in groups]
+        self.alive = [True] * len(self.wins)
+        sides = sorted(max(w, h) for _, _, w, h in self.wins)
+        self.cell = max(1, sides[len(sides) // 2]) if sides else 1
+        self.grid: dict[tuple[int, int], set[int]] = {}
+        for gid, win in enumerate(self.wins):
+            self._visit(gid, _cells(win, self.cell), None)
+
+    def _visit(self, gid: int, rect: tuple, old: tuple | None) -> list[int]:
+        """Register ``gid`` in the cells of ``rect`` outside ``old``; return the ids there."""
+        found: list[int] = []
+        for cx in range(rect[0], rect[2] + 1):
+            for cy in range(rect[1], rect[3] + 1):
+                if old is not None and old[0] <= cx <= old[2] and old[1] <= cy <= old[3]:
+                    continue
+                ids = self.grid.setdefault((cx, cy), set())
+                found.extend(ids)
+                ids.add(gid)
+        return found
+
+    def _merge(self, into: int, other: int) -> None:
+        self.wins[into] = _union(self.wins[into], self.wins[other])
+        self.members[into] += self.members[other]
+        self.alive[other] = False
+
+    def settle(self, a: int, grown: bool = False) -> int | None:
+        """Merge partners into ``a`` until it has none; returns the earlier window that took
+        ``a`` instead (to be settled next, with ``grown``), or ``None``.
+
+        ``grown``: ``a`` has just taken a later window, so an earlier one may take ``a``.
+        """
+        wins, alive = self.wins, self.alive
+        later: list[int] = []  # candidate ids after a (a heap: smallest first)
+        earlier: set[int] = set()
+        seen = {a}
+
+        def collect(ids: list[int]) -> None:
+            for g in ids:
+                if g not in seen and alive[g]:
+                    seen.add(g)
+                    if g > a:
+                        heapq.heappush(later, g)
+                    else:
+                        earlier.add(g)
+
+        def taken_by_earlier() -> int | None:
+            partners = [e for e in earlier if alive[e] and _worth_merging(wins[e], wins[a])]
+            if not partners:
+                return None
+            e = min(partners)
+            self._merge(e, a)
+            self._visit(e, _cells(wins[e], self.cell), None)
+            return e
+
+        rect = _cells(wins[a], self.cell)
+        collect(self._visit(a, rect, None))
+        if grown:
+            e = taken_by_earlier()
+            if e is not None:
+                return e
+        rejected: list[int] = []
+        pop = heapq.heappop
+        while True:
+            b = None
+            ax0, ay0, aw, ah = wins[a]  # _worth_merging inlined: the hot loop
+            ax1, ay1, area = ax0 + aw, ay0 + ah, aw * ah
+            while later:
+                c = pop(later)
+                if not alive[c]:
+                    continue
+                cx0, cy0, cw, ch = wins[c]
+                ux = max(ax1, cx0 + cw) - min(ax0, cx0)
+                uy = max(ay1, cy0 + ch) - min(ay0, cy0)
+                if ux * uy <= area + cw * ch:
+                    b = c
+                    break
+                rejected.append(c)
+            if b is None:
+                return None
+            self._merge(a, b)
+            new_rect = _cells(wins[a], self.cell)
+            collect(self._visit(a, new_rect, rect))
+            rect = new_rect
+            for c in rejected:  # a changed: what it refused may be worth merging now
+                heapq.heappush(later, c)
+            rejected = []
+            e = taken_by_earlier()
+            if e is not None:
+                return e
+
+    def run(self) -> list[tuple[Box, list[int]]]:
+        """The merged ``(window, members)`` in list order."""
+        a, grown = 0, False
+        while a < len(self.wins):
+            if not self.alive[a]:
+                a += 1
+                continue
+            earlier = self.settle(a, grown)
+            a, grown = (a + 1, False) if earlier is None else (earlier, True)
+        return [(w, m) for w, m, ok in zip(self.wins, self.members, self.alive) if ok]
 
 
 def context_windows(
@@ -150,16 +292,6 @@ def context_windows(
     for i, box in enumerate(rois):
         pad = max(window_pad((box[3], box[2]), k), int(min_pad))
         groups.append((padded_window(box, pad, height, width), [i]))
-    merged = merge
-    while merged:  # merge overlapping windows until none overlap (few windows: quadratic is fine)
-        merged = False
-        for a in range(len(groups)):
-            for b in range(a + 1, len(groups)):
-                if _worth_merging(groups[a][0], groups[b][0]):
-                    groups[a] = (_union(groups[a][0], groups[b][0]), groups[a][1] + groups[b][1])
-                    del groups[b]
-                    merged = True
-                    break
-            if merged:
-                break
+    if merge:
+        groups = _Planner(groups).run()
     return [(win, sorted(idx)) for win, idx in groups]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import os.path as osp
 from collections import OrderedDict
 
@@ -26,7 +25,8 @@ from clsr_plugin.models.roi_flops import RoiCostCounter
 from clsr_plugin.models.roi_metrics import PSNR_CAP, RoiMetricAccumulator, check_metric_opts
 from clsr_plugin.models.roi_restore import RESTORE_METHODS, restore_rois
 from clsr_plugin.utils import adapter_file
-from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint
+from clsr_plugin.utils.atomic import write_text
+from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint, unsafe_pickle_opt
 from clsr_plugin.utils.comparison_sheet import comparison_sheet
 
 _SHEET_LABELS = {
@@ -131,9 +131,7 @@ class LocalSRModel(SRModel):
         if path is None:
             return
         path = osp.expanduser(path)
-        ckpt = load_checkpoint(
-            path, allow_unsafe_pickle=bool(path_opt.get("allow_unsafe_pickle", False))
-        )
+        ckpt = load_checkpoint(path, allow_unsafe_pickle=unsafe_pickle_opt(path_opt))
         state = extract_state_dict(ckpt, path_opt.get("param_key_backbone_g", "params_ema"))
         load_backbone_weights(net, state, strict=path_opt.get("strict_load_backbone_g", True))
         get_root_logger().info(f"Loaded backbone weights into the base branch from {path}.")
@@ -425,10 +423,7 @@ class LocalSRModel(SRModel):
         if not root:
             return None
         path = osp.join(root, name)
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(payload, f, indent=2)
-        os.replace(tmp, path)
+        write_text(path, json.dumps(payload, indent=2))
         return path
 
     def _record_best(self, dataset_name: str, current_iter) -> None:

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from clsr_plugin.utils.atomic import atomic_path
+
 FORMAT = "clsr-adapter"
 FORMAT_VERSION = "1"
 #: the suffix of adapter files written next to BasicSR's ``net_g_<iter>.pth``
@@ -94,12 +96,8 @@ def save_adapter(
         "param_key": param_key,
         "iter": str(current_iter if current_iter is not None else ""),
     }
-    tmp = f"{path}.tmp"
-    save_file(dict(adapter_state(net, frozen)), tmp, metadata=meta)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; give it a normal file's mode
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # also gives it a normal file's mode (safetensors: 0600)
+        save_file(dict(adapter_state(net, frozen)), tmp, metadata=meta)
     return path
 
 

@@ -21,16 +21,45 @@ import torch
 UNSAFE_FLAG = "allow_unsafe_pickle"
 
 
-class UnsafeCheckpointError(RuntimeError):
+#: How the refusal tells a user of the YAML options to opt in.
+YAML_OPT_IN = f"set `path: {{{UNSAFE_FLAG}: true}}` in the YAML options"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be used (empty, corrupt, wrong format, wrong shapes); names the file."""
+
+
+class UnsafeCheckpointError(CheckpointError):
     """A checkpoint needs arbitrary code execution to load and the caller did not opt in."""
 
 
-def load_checkpoint(path: str | os.PathLike, allow_unsafe_pickle: bool = False) -> dict:
+def unsafe_pickle_opt(path_opt: Mapping | None) -> bool:
+    """The ``path.allow_unsafe_pickle`` opt-in of an options dict: only the boolean ``true``.
+
+    A missing key, ``~`` or ``false`` is off. Anything else (the string ``'false'``, ``1``,
+    ``yes`` quoted, ...) is an error rather than a guess, because a guess could run code.
+
+    Raises:
+        ValueError: the value is not a YAML boolean.
+    """
+    value = (path_opt or {}).get(UNSAFE_FLAG)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    raise ValueError(
+        f"path.{UNSAFE_FLAG} must be the YAML boolean true or false, got {value!r} "
+        f"({type(value).__name__})"
+    )
+
+
+def load_checkpoint(
+    path: str | os.PathLike, allow_unsafe_pickle: bool = False, opt_in: str = YAML_OPT_IN
+) -> dict:
     """Load a checkpoint onto the CPU without executing pickled code.
 
     Args:
         path: ``.pth`` / ``.pt`` / ``.state`` (torch pickle) or ``.safetensors`` file.
-        allow_unsafe_pickle: load with full unpickling (only for files you trust).
+        allow_unsafe_pickle: ``True`` loads with full unpickling (only for files you trust).
+        opt_in: how the refusal message tells the user to opt in (a CLI names its flag).
 
     Returns:
         The loaded object (for ``.safetensors``: ``{'params': state_dict}``).
@@ -38,33 +67,58 @@ def load_checkpoint(path: str | os.PathLike, allow_unsafe_pickle: bool = False) 
     Raises:
         FileNotFoundError: the file does not exist.
         UnsafeCheckpointError: the file needs code execution and the opt-in is off.
+        CheckpointError: the file is empty, truncated or not a checkpoint of its kind.
     """
     path = os.fspath(path)
+    if not isinstance(allow_unsafe_pickle, bool):
+        raise ValueError(f"allow_unsafe_pickle must be a bool, got {allow_unsafe_pickle!r}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Checkpoint not found: {path}")
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f"Checkpoint {path} is empty (0 bytes)")
     if path.endswith(".safetensors"):
         from safetensors.torch import load_file
 
-        return {"params": load_file(path, device="cpu")}
-    if allow_unsafe_pickle:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            return {"params": load_file(path, device="cpu")}
+        except Exception as err:  # safetensors raises its own error types
+            raise CheckpointError(
+                f"Cannot read {path} as safetensors ({_one_line(err)}); a .safetensors file "
+                "is never read as a pickle"
+            ) from None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=not allow_unsafe_pickle)
     except pickle.UnpicklingError as err:
+        reason = _refusal_reason(err)
+        if allow_unsafe_pickle or not _is_refusal(err):
+            raise CheckpointError(f"Cannot read checkpoint {path}: {reason}") from None
         raise UnsafeCheckpointError(
-            f"Refusing to load {path}: weights-only loading rejected it ({_refusal_reason(err)}); "
-            f"a full unpickle could execute arbitrary code. If you trust this file, set "
-            f"`path: {{{UNSAFE_FLAG}: true}}` in the YAML options (or pass "
-            f"{UNSAFE_FLAG}=True in Python)."
+            f"Refusing to load {path}: weights-only loading rejected it ({reason}); "
+            f"a full unpickle could execute arbitrary code. If you trust this file, {opt_in}."
         ) from None
-    except RuntimeError as err:
-        raise RuntimeError(f"Cannot read checkpoint {path}: {err}") from err
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, AttributeError) as err:
+        raise CheckpointError(f"Cannot read checkpoint {path}: {_one_line(err)}") from None
+
+
+def _one_line(err: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_refusal(err: Exception) -> bool:
+    """Whether torch's weights-only unpickler refused a global (not: the file is garbage)."""
+    text = str(err)
+    return "Weights only load failed" in text and "invalid load key" not in text
 
 
 def _refusal_reason(err: Exception) -> str:
-    """The useful line of torch's weights-only error (e.g. the global it would have called)."""
+    """The useful part of torch's weights-only error: the global it would have called, else
+    the unpickler's own reason."""
     text = str(err)
-    match = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\. Please|\n\n|$)", text, re.S)
+    glob = re.search(r"GLOBAL\s+([\w.]+)", text)
+    if glob:
+        return f"it would call the blocked global {glob.group(1).rstrip('.')}"
+    match = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\. Please|\n\n\S|$)", text, re.S)
     reason = match.group(1) if match else text.splitlines()[0]
     return " ".join(reason.split())[:200]
 
@@ -80,12 +134,23 @@ def extract_state_dict(checkpoint: Mapping, param_key: str | None = "params_ema"
     Returns:
         An ordered ``name -> tensor`` mapping.
     """
+    return select_state_dict(checkpoint, param_key)[1]
+
+
+def select_state_dict(
+    checkpoint: Mapping, param_key: str | None = "params_ema"
+) -> tuple[str | None, OrderedDict]:
+    """:func:`extract_state_dict` that also says which container key it used.
+
+    Returns:
+        ``(key, state)``: the key the weights came from (``None``: the mapping itself).
+    """
     if not isinstance(checkpoint, Mapping):
         raise ValueError(f"Checkpoint is a {type(checkpoint).__name__}, not a state-dict mapping.")
-    state = None
+    state, used = None, None
     for key in (param_key, "params_ema", "params", "state_dict", "model"):
         if key is not None and key in checkpoint and isinstance(checkpoint[key], Mapping):
-            state = checkpoint[key]
+            state, used = checkpoint[key], key
             break
     if state is None:
         if checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
@@ -97,4 +162,4 @@ def extract_state_dict(checkpoint: Mapping, param_key: str | None = "params_ema"
     out = OrderedDict()
     for k, v in state.items():
         out[k[7:] if k.startswith("module.") else k] = v
-    return out
+    return used, out

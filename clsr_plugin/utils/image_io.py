@@ -9,12 +9,14 @@ never leaves a truncated PNG.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 import torch
+
+from clsr_plugin.data.image_checks import check_image_complete
+from clsr_plugin.utils.atomic import write_bytes
 
 #: File suffixes treated as images when a directory is given.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -84,11 +86,14 @@ def read_image(path: str) -> LoadedImage:
         A :class:`LoadedImage` (uint8 or uint16 RGB) with the conversions applied.
 
     Raises:
-        ValueError: the file does not exist, is not a decodable image, or has an unsupported
+        ValueError: the file does not exist, is truncated
+            (:func:`~clsr_plugin.data.image_checks.check_image_complete`), is not a decodable
+            image, or has an unsupported
             layout (e.g. 2 channels, float data outside [0, 1]).
     """
     if not os.path.isfile(path):
         raise ValueError(f"Image not found: {path!r}")
+    check_image_complete(path)
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise ValueError(f"Not a readable image file: {path!r}")
@@ -164,15 +169,7 @@ def write_png(path: str, rgb: np.ndarray, bit_depth: int = 8) -> None:
     """
     if np.issubdtype(rgb.dtype, np.floating):
         rgb = from_float01(rgb, bit_depth)
-    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-    os.close(fd)
-    try:
-        if not cv2.imwrite(tmp, bgr):
-            raise OSError(f"Could not write {path!r}")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+    if not ok:
+        raise OSError(f"Could not encode {path!r} as PNG")
+    write_bytes(path, buf.tobytes())

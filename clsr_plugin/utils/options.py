@@ -1,0 +1,205 @@
+"""The one way the plugin reads options YAML: plain data only, BasicSR's ordered mappings.
+
+BasicSR 1.4.2's ``ordered_yaml()`` returns PyYAML's full ``Loader``, which builds arbitrary
+Python objects, so an options file holding ``!!python/object/apply:os.system [...]`` runs code
+when it is parsed. :class:`OptionsLoader` is a ``SafeLoader`` that keeps what BasicSR relies on
+(mappings as ``OrderedDict``, ``!!float 1e-4``, ``~``, booleans) and refuses every other tag with
+:class:`OptionsError` naming the file and line. :mod:`clsr_plugin.compat` installs it as
+BasicSR's ``ordered_yaml`` loader, so train, test, ``basicsr/train.py`` and the plugin's own
+readers (``clsr-infer``, ``clsr-bench``) all parse options the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import Any
+
+import yaml
+
+
+class OptionsError(ValueError):
+    """Bad options (a file, a key or a value); the message is one line naming it."""
+
+
+def _where(mark: Any) -> str:
+    if mark is None:
+        return "<options>"
+    return f"{mark.name}:{mark.line + 1}"
+
+
+class OptionsLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with mappings as ``OrderedDict`` (as BasicSR's loader builds them)."""
+
+    def construct_undefined(self, node: yaml.Node) -> Any:  # type: ignore[override]
+        """Any tag SafeLoader does not know (``!!python/...``, ``!custom``) is an error."""
+        tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+        raise OptionsError(
+            f"{_where(node.start_mark)}: YAML tag {tag} is not allowed in options "
+            "(only plain YAML data: mappings, lists, strings, numbers, booleans, ~, !!float)"
+        )
+
+
+def _construct_ordered_mapping(loader: OptionsLoader, node: yaml.MappingNode) -> OrderedDict:
+    loader.flatten_mapping(node)
+    return OrderedDict(loader.construct_pairs(node))
+
+
+OptionsLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_ordered_mapping
+)
+OptionsLoader.add_constructor(None, OptionsLoader.construct_undefined)
+
+
+def load_yaml(path: str | os.PathLike) -> Any:
+    """Parse an options file with :class:`OptionsLoader`.
+
+    Raises:
+        OptionsError: a missing or unreadable file, invalid YAML or a disallowed tag, in one
+            line naming the file (and the line, where YAML reports one).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise OptionsError(f"Options file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.load(f, Loader=OptionsLoader)  # noqa: S506 (OptionsLoader is safe)
+    except OSError as err:
+        raise OptionsError(f"Cannot read options file {path}: {err.strerror}") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        raise OptionsError(f"{_where(mark)}: invalid YAML: {err.problem or err}") from None
+    except yaml.YAMLError as err:
+        raise OptionsError(f"{path}: invalid YAML: {' '.join(str(err).split())}") from None
+    except UnicodeDecodeError as err:
+        raise OptionsError(f"{path}: not a UTF-8 text file ({err.reason})") from None
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise OptionsError(message)
+
+
+def _positive_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return (isinstance(value, int) or (isinstance(value, float) and value.is_integer())) and (
+        value > 0
+    )
+
+
+def _check_network(opt: dict) -> None:
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    net = opt.get("network_g")
+    _require(
+        isinstance(net, dict) and isinstance(net.get("type"), str),
+        "network_g is missing or has no type (expected `network_g: {type: CLSR, backbone: "
+        "{type: MSRResNet, ...}}` or a BasicSR architecture)",
+    )
+    _require(
+        net["type"] in ARCH_REGISTRY,
+        f"network_g.type: unknown architecture {net['type']!r} (registered: "
+        f"{', '.join(sorted(name for name, _ in ARCH_REGISTRY))})",
+    )
+    if net["type"] == "CLSR":
+        from clsr_plugin.archs.adapters import get_adapter
+
+        backbone = net.get("backbone")
+        _require(
+            isinstance(backbone, dict) and isinstance(backbone.get("type"), str),
+            "network_g.backbone is missing or has no type (expected `backbone: {type: "
+            "MSRResNet, ...}`)",
+        )
+        try:
+            get_adapter(backbone["type"])
+        except ValueError as err:
+            raise OptionsError(f"network_g.backbone.type: {err}") from None
+
+
+def _check_dataset(key: str, ds: dict) -> None:
+    from clsr_plugin.data.localsr_paired_dataset import dataset_geometry
+
+    where = f"datasets.{key}."
+    _require(isinstance(ds, dict), f"datasets.{key} must be a mapping, got {ds!r}")
+    backend = (ds.get("io_backend") or {}).get("type", "disk")
+    plugin = ds.get("type") == "LocalSRPairedDataset"
+    if plugin:
+        _require(
+            isinstance(ds.get("dataroot_gt"), str) and ds["dataroot_gt"],
+            f"{where}dataroot_gt is required (a folder of HR images, or an LMDB)",
+        )
+        try:
+            dataset_geometry(ds, where)
+        except ValueError as err:
+            raise OptionsError(str(err)) from None
+    for root_key in ("dataroot_gt", "dataroot_lq"):
+        root = ds.get(root_key)
+        if root is None:
+            continue
+        _require(isinstance(root, str), f"{where}{root_key} must be a folder path, got {root!r}")
+        _require(os.path.isdir(root), f"{where}{root_key}: folder not found: {root}")
+        if backend == "lmdb":
+            _require(
+                root.endswith(".lmdb")
+                and os.path.isfile(os.path.join(root, "data.mdb"))
+                and os.path.isfile(os.path.join(root, "meta_info.txt")),
+                f"{where}{root_key}: {root} is not an LMDB (io_backend: lmdb needs a *.lmdb "
+                "folder with data.mdb and meta_info.txt, e.g. from datasets_prep.create_lmdb)",
+            )
+
+
+#: ``path:`` keys that name a checkpoint file to read (checked to exist up front).
+CHECKPOINT_KEYS = (
+    "pretrain_network_g",
+    "pretrain_network_backbone_g",
+    "pretrain_network_adapter_g",
+    "resume_state",
+)
+
+
+def validate_options(opt: dict) -> None:
+    """Check what the plugin reads from BasicSR options, before any folder is created.
+
+    Run by :mod:`clsr_plugin.compat` right after BasicSR's ``parse_options`` (train and test,
+    ``clsr-train``, ``clsr-test`` and ``basicsr/train.py`` alike). Checks ``network_g`` (a
+    registered type; for ``CLSR`` a supported backbone), ``path.allow_unsafe_pickle`` (a
+    boolean), the checkpoint files named under ``path:`` (they exist), ``train.total_iter``
+    (a positive integer), every dataset's ``dataroot_*`` (existing folders; LMDBs for
+    ``io_backend: lmdb``) and the ROI options of ``LocalSRPairedDataset`` (``roi_size``,
+    ``lq_size``, ...).
+
+    Raises:
+        OptionsError: one line naming the key and what is allowed.
+    """
+    from clsr_plugin.utils.checkpoint import unsafe_pickle_opt
+
+    _require(isinstance(opt, dict), f"options must be a mapping, got {type(opt).__name__}")
+    path_opt = opt.get("path") or {}
+    try:
+        unsafe_pickle_opt(path_opt)
+    except ValueError as err:
+        raise OptionsError(str(err)) from None
+    for key in CHECKPOINT_KEYS:
+        value = path_opt.get(key)
+        if value is not None:
+            _require(
+                isinstance(value, str) and os.path.isfile(os.path.expanduser(value)),
+                f"path.{key}: checkpoint file not found: {value!r}",
+            )
+    _check_network(opt)
+    if opt.get("is_train"):
+        train = opt.get("train")
+        _require(isinstance(train, dict), "train is missing (training needs a `train:` section)")
+        total = train.get("total_iter")
+        _require(
+            _positive_int(total),
+            f"train.total_iter must be a positive integer, got {total!r}",
+        )
+    datasets = opt.get("datasets")
+    _require(
+        isinstance(datasets, dict) and datasets,
+        "datasets is missing (expected `datasets: {train: {...}, val: {...}}`)",
+    )
+    for key, ds in datasets.items():
+        _check_dataset(key, ds)
