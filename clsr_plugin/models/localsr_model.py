@@ -332,7 +332,10 @@ class LocalSRModel(SRModel):
         cap = float(val_opt.get("psnr_cap", PSNR_CAP))
         net = self._eval_net()
         untrained = context_untrained(net)
-        if untrained:  # exactly pre_pad: reported under that name, not as CLSR
+        bare = getattr(net, "module", net)
+        if untrained and (bare.pim is not None or bare.gcm is not None):
+            # exactly pre_pad: reported under that name, not as CLSR (a CLSR built without
+            # either branch, e.g. pim: false, gcm: false, is the backbone alone by design)
             get_root_logger().warning(f"Validation {dataset_name}: {UNTRAINED_WARNING}.")
         methods = RESTORE_METHODS if baselines else ("clsr",)
         cost_methods = COST_METHODS if baselines else ("clsr", "clsr_amortized")
