@@ -20,6 +20,7 @@ def tradeoff_figure(report: dict, label: Callable[[str], str] = str) -> Any:
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     fig = Figure(figsize=(6.4, 4.4), dpi=100)
     ax = fig.add_subplot()
@@ -37,6 +38,9 @@ def tradeoff_figure(report: dict, label: Callable[[str], str] = str) -> Any:
                        zorder=3)  # fmt: skip
             ax.annotate(label(m), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.margins(x=0.25, y=0.12)
     ax.set_xlabel("GFLOPs per ROI (log scale)")
     ax.set_ylabel("PSNR per ROI (dB, RGB)")
     c = report.get("config", {})
