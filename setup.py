@@ -78,6 +78,7 @@ setup(
         "safetensors",
         "scikit-image",
         "tqdm",
+        "matplotlib",
     ],
     extras_require={"test": ["pytest", "ruff"]},
     entry_points={

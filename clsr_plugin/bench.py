@@ -12,13 +12,15 @@ of the ROI size, as the paper and ``clsr_plugin.data.roi_grid`` do):
 * ``post``: the backbone on the whole LR image, then cropped;
 * ``clsr``: the CLSR (``encode_context`` once per image + ``decode`` of the ROIs);
 
-and writes ``bench.json`` and ``bench.md`` (Table 1 style): PSNR/SSIM in both protocols of
-``clsr_plugin.models.roi_metrics``, GFLOPs per ROI (2 x mmengine MACs; single ROI, and context
-amortised over the image's ROIs), wall-clock per ROI (one ROI alone) and per image (all its
-ROIs; median of ``--repeats`` after ``--warmup``; CUDA timed with events after synchronisation),
-peak memory (CUDA: max allocated; CPU: peak RSS growth, via ``/proc/self/clear_refs``); plus
-multi-ROI scaling (1, 10, 100 ROIs per image), the context-window trade-off, and optionally
-synthetic large images (``--synthetic-sizes 512 2048``) for latency/memory at scale.
+and writes ``bench.json``, ``bench.md`` (Table 1 style) and ``bench.png`` (PSNR against GFLOPs
+per ROI, log x axis; skipped with one warning without matplotlib): PSNR/SSIM in both protocols
+of ``clsr_plugin.models.roi_metrics``, GFLOPs per ROI (2 x mmengine MACs; single ROI, and
+context amortised over the image's ROIs), wall-clock per ROI (one ROI alone) and per image (all
+its ROIs; median of ``--repeats`` after ``--warmup``; CUDA timed with events after
+synchronisation), peak memory (CUDA: max allocated; CPU: peak RSS growth, via
+``/proc/self/clear_refs``); plus multi-ROI scaling (1, 10, 100 ROIs per image), the
+context-window trade-off, and optionally synthetic large images (``--synthetic-sizes 512 2048``)
+for latency/memory at scale.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from clsr_plugin.utils.image_io import (
     tensor_to_image,
     to_float01,
 )
+from clsr_plugin.utils.tradeoff_plot import write_tradeoff_plot
 
 METHODS = ("pre_nopad", "pre_pad", "post", "clsr")
 LABELS = {
@@ -449,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
             "roi_pad), post-cropping (whole image, then cropped) and CLSR: PSNR/SSIM (mean over\n"
             "ROIs; pooled per image), GFLOPs per ROI, wall-clock per ROI and per image, peak\n"
             "memory; plus multi-ROI scaling, the context-window trade-off and optional\n"
-            "synthetic large images. Writes <out>/bench.json and <out>/bench.md."
+            "synthetic large images. Writes <out>/bench.json, <out>/bench.md and <out>/bench.png\n"
+            "(PSNR vs GFLOPs per ROI, log x axis; needs matplotlib)."
         ),
         epilog=(
             "example:\n  clsr-bench --opt srresnet --weights net_g_latest.pth "
@@ -474,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--data", nargs="*", default=[], help="folders of HR images")
     ap.add_argument("--roi", nargs="+", type=int, default=[24], help="ROI sizes (default 24)")
-    ap.add_argument("--out", required=True, help="folder for bench.json and bench.md")
+    ap.add_argument("--out", required=True, help="folder for bench.json, bench.md, bench.png")
     ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     ap.add_argument("--half", action="store_true", help="bf16 where supported, else fp16")
     ap.add_argument("--max-images", type=int, default=10**9,
@@ -548,6 +552,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     md = to_markdown(report)
     with open(os.path.join(args.out, "bench.md"), "w") as f:
         f.write(md)
+    write_tradeoff_plot(
+        report, os.path.join(args.out, "bench.png"), lambda m: method_label(m, report)
+    )
     print(md)
     return 0
 

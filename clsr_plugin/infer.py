@@ -319,7 +319,19 @@ def process(job: Job, model: torch.nn.Module, args: argparse.Namespace, tmp: str
     if not args.no_sheet:
         labels = [name for name, _ in rows[0]]
         tiles = [[from_float01(img, 8) for _, img in row] for row in rows]
-        write_png(os.path.join(folder, "sheet.png"), comparison_sheet(tiles, labels))
+        ref = img.rgb if hr is None else hr  # the overview: the HR if given, else the input
+        k = 1 if hr is None else scale
+        sheet = comparison_sheet(
+            tiles,
+            labels,
+            overview=from_float01(to_float01(ref), 8),
+            boxes=[[v * k for v in box] for box in job.rois],
+            psnrs=None
+            if hr is None
+            else [[r["psnr"][n] for n in labels[:3]] + [None] for r in entry["rois"]],  # fmt: skip
+            title=os.path.basename(job.path),
+        )
+        write_png(os.path.join(folder, "sheet.png"), sheet)
     return entry
 
 

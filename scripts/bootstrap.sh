@@ -30,9 +30,9 @@ if ! "$VPY" -m pip show -q basicsr >/dev/null 2>&1; then
   echo "[bootstrap] installing basicsr==1.4.2 (no build isolation: reuses the torch above)"
   pipv --no-build-isolation basicsr==1.4.2
 fi
-if ! have mmengine cv2 lmdb yaml safetensors skimage tqdm pytest ruff tensorboard; then
+if ! have mmengine cv2 lmdb yaml safetensors skimage tqdm pytest ruff tensorboard matplotlib; then
   echo "[bootstrap] installing the remaining dependencies"
-  pipv mmengine opencv-python numpy lmdb pyyaml tb-nightly safetensors scikit-image tqdm pytest ruff
+  pipv mmengine opencv-python numpy lmdb pyyaml tb-nightly safetensors scikit-image tqdm matplotlib pytest ruff
 fi
 echo "[bootstrap] installing clsr_plugin (non-editable; options shipped as package data)"
 pipq --no-build-isolation --no-deps --force-reinstall .

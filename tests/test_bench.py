@@ -35,6 +35,7 @@ def report(tmp_path_factory):
             str(out), "--device", "cpu", "--repeats", "1", "--warmup", "0", "--timing-images",
             "1", "--multi-roi", "1", "5", "--context-windows", "1", "2", "0"]  # fmt: skip
     assert main(argv) == 0
+    assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the trade-off plot
     return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text()
 
 

@@ -11,6 +11,7 @@ from _clsr_tiny import tiny_clsr, write_checkpoint
 
 from clsr_plugin.infer import main
 from clsr_plugin.inference import load_clsr, upscale_rois
+from clsr_plugin.utils.comparison_sheet import BOX_COLOUR
 from clsr_plugin.utils.image_io import read_image
 
 
@@ -55,6 +56,7 @@ def test_end_to_end_several_rois(setup, tmp_path, capsys):
         assert np.abs(png.astype(np.float64) - np.round(a * 255)).max() <= 1
     sheet = read_image(str(out / "photo" / "sheet.png")).rgb
     assert sheet.shape[0] >= 3 * 48 and sheet.shape[1] >= 4 * 48  # 3 rows, 4 columns with HR
+    assert (sheet == np.array(BOX_COLOUR, np.uint8)).all(-1).sum() > 100  # the ROI boxes
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".out.tmp")]
     assert "wrote 3 ROI(s)" in capsys.readouterr().out
 

@@ -27,7 +27,7 @@ from clsr_plugin.models.roi_restore import RESTORE_METHODS, restore_rois
 from clsr_plugin.utils import adapter_file
 from clsr_plugin.utils.atomic import write_text
 from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint, unsafe_pickle_opt
-from clsr_plugin.utils.comparison_sheet import comparison_sheet
+from clsr_plugin.utils.comparison_sheet import comparison_sheet, textured_rois, tile_psnr
 
 _SHEET_LABELS = {
     "bicubic": "bicubic",
@@ -72,7 +72,8 @@ class LocalSRModel(SRModel):
       breakdowns by ROI position or image).
     * ``val.roi_batch`` (default 64): ROIs decoded per batch; ``val.psnr_cap`` (default 100 dB):
       see :mod:`clsr_plugin.models.roi_metrics`; ``val.sheet_rois`` (default 4): ROIs per
-      comparison sheet written with ``save_img``.
+      comparison sheet written with ``save_img`` (the most textured ones, see
+      :mod:`clsr_plugin.utils.comparison_sheet`).
 
     * ``val.metrics``: BasicSR's metric options (``calculate_psnr`` / ``calculate_ssim`` with
       ``crop_border``, ``test_y_channel``, ...), computed ROI by ROI and reported as the mean
@@ -331,7 +332,10 @@ class LocalSRModel(SRModel):
         cap = float(val_opt.get("psnr_cap", PSNR_CAP))
         net = self._eval_net()
         untrained = context_untrained(net)
-        if untrained:  # exactly pre_pad: reported under that name, not as CLSR
+        bare = getattr(net, "module", net)
+        if untrained and (bare.pim is not None or bare.gcm is not None):
+            # exactly pre_pad: reported under that name, not as CLSR (a CLSR built without
+            # either branch, e.g. pim: false, gcm: false, is the backbone alone by design)
             get_root_logger().warning(f"Validation {dataset_name}: {UNTRAINED_WARNING}.")
         methods = RESTORE_METHODS if baselines else ("clsr",)
         cost_methods = COST_METHODS if baselines else ("clsr", "clsr_amortized")
@@ -479,22 +483,39 @@ class LocalSRModel(SRModel):
     def _save_sheet(
         self, val_data, lq, rois, srs, gts, img_name, dataset_name, current_iter, val_opt
     ):
-        """Comparison sheet of a few ROIs: bicubic | pre | post | CLSR | GT."""
+        """Comparison sheet: the image with numbered boxes on the ``val.sheet_rois`` most
+        textured ROIs (of the LR), then per ROI bicubic | pre | post | CLSR | GT with PSNR."""
         n_show = min(int(val_opt.get("sheet_rois", 4)), len(rois))
-        picks = np.linspace(0, len(rois) - 1, n_show).round().astype(int) if n_show else []
+        lq_img = tensor2img(lq[0].detach().cpu())
+        boxes = rois.tolist()
+        picks = textured_rois(lq_img, boxes, n_show)
         bicubic = F.interpolate(lq, scale_factor=self.scale, mode="bicubic", align_corners=False)
         columns = ["bicubic"] + [m for m in ("pre_pad", "post", "clsr") if m in srs]
         columns += ["gt"] if gts is not None else []
-        rows = []
+        rows, psnrs = [], []
         for i in picks:
             tiles = {"bicubic": tensor2img(crop_rois(bicubic.cpu(), rois[[i]], self.scale)[0])}
             tiles.update({m: srs[m][i] for m in srs})
             if gts is not None:
                 tiles["gt"] = gts[i]
             rows.append([tiles[c] for c in columns])
+            psnrs.append(
+                [None if gts is None or c == "gt" else tile_psnr(tiles[c], gts[i]) for c in columns]
+            )
         if not rows:
             return
-        sheet = comparison_sheet(rows, [_SHEET_LABELS[c] for c in columns])
+        if "gt" in val_data:  # the HR image, boxes in HR pixels; else the LR input
+            overview, s = tensor2img(val_data["gt"][0]), self.scale
+        else:
+            overview, s = lq_img, 1
+        sheet = comparison_sheet(
+            rows,
+            [_SHEET_LABELS[c] for c in columns],
+            overview=overview,
+            boxes=[[v * s for v in boxes[i]] for i in picks],
+            psnrs=psnrs,
+            title=f"{img_name} (x{self.scale}; PSNR vs GT, RGB)" if gts is not None else img_name,
+        )
         if self.opt["is_train"]:
             path = osp.join(
                 self.opt["path"]["visualization"], img_name, f"{img_name}_{current_iter}.png"

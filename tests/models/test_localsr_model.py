@@ -2,6 +2,7 @@ import json
 import math
 import os
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -13,6 +14,7 @@ from basicsr.utils import tensor2img
 
 from clsr_plugin.losses.lambda_schedule import LambdaSchedule
 from clsr_plugin.models.roi_crops import crop_rois
+from clsr_plugin.utils.comparison_sheet import BOX_COLOUR
 
 
 @pytest.fixture
@@ -198,6 +200,9 @@ def test_save_img_writes_comparison_sheets(make_opt, val_loader):
     model.validation(val_loader(), "unit", None, save_img=True)
     files = sorted(os.listdir(os.path.join(model.opt["path"]["visualization"], "synth")))
     assert files == ["img_000_t.png", "img_001_t.png", "img_002_t.png"]
+    sheet = cv2.imread(os.path.join(model.opt["path"]["visualization"], "synth", files[0]))
+    assert (sheet == np.array(BOX_COLOUR, np.uint8)).all(-1).sum() > 100  # boxes on the image
+    assert sheet.shape[0] > 32 * 2 * 2  # the overview above two magnified ROI rows
     assert (
         "pre_pad/psnr_roi" not in model.metric_results and "clsr/psnr_roi" in model.metric_results
     )
