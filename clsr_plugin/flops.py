@@ -2,7 +2,8 @@
 
 mmengine's analyzer (fvcore lineage) traces the model with the JIT and counts one
 multiply-accumulate per "flop" for conv, linear, matmul, bmm, einsum, norms and upsampling;
-element-wise ops and ``scaled_dot_product_attention`` are not counted. The paper (Table 1,
+element-wise ops are not counted, and ``scaled_dot_product_attention`` is counted here
+(:func:`_sdpa_macs`: the two products, ``L x S x (E + Ev)`` per batch item). The paper (Table 1,
 ClassSR's convention) reports GFLOPs = 2 x GMACs. Every function here returns MACs; use
 :func:`gflops` for the paper's unit.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import copy
 import logging
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,6 +67,15 @@ class _Call(nn.Module):
         return self.fn(*args)
 
 
+def _sdpa_macs(inputs: list, outputs: list) -> int:
+    """MACs of ``scaled_dot_product_attention(q, k, v, ...)``: q.k^T and attn.v."""
+    from mmengine.analysis.jit_handles import get_shape
+
+    q, k, v = (get_shape(x) for x in inputs[:3])
+    batch = math.prod(q[:-2])
+    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
 def count_macs(
     model: nn.Module | Callable[..., Any],
     inputs: Sequence[torch.Tensor],
@@ -98,6 +109,7 @@ def count_macs(
     try:
         with torch.no_grad():
             analyzer = FlopAnalyzer(model, tuple(inputs))
+            analyzer.set_op_handle("aten::scaled_dot_product_attention", _sdpa_macs)
             analyzer.unsupported_ops_warnings(False)
             analyzer.uncalled_modules_warnings(False)
             analyzer.tracer_warnings("none")

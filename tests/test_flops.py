@@ -6,6 +6,7 @@ import pytest
 import torch
 from _clsr_tiny import tiny_clsr
 
+from clsr_plugin.archs.adapters import get_adapter
 from clsr_plugin.flops import (
     PAPER_BACKBONES,
     backbone_macs,
@@ -59,9 +60,19 @@ def test_clsr_split_and_amortisation():
     model = tiny_clsr()
     one = clsr_macs(model, (40, 56), (12, 12), n_rois=1)
     many = clsr_macs(model, (40, 56), (12, 12), n_rois=10)
-    # baselines are the backbone on 12x12, the 20x20 padded window, the whole 40x56 image
+    # baselines are the backbone on 12x12, the 20x20 padded window, the whole 40x56 image;
+    # on the padded window the tail runs on the ROI plus its margin only (16x16 for MSRResNet)
+    adapter = get_adapter("MSRResNet")(model.base)
+
+    def head_body(h: int, w: int) -> int:
+        return count_macs(adapter.features, (torch.zeros(1, 3, h, w),), owner=model.base)
+
+    def tail(h: int, w: int) -> int:
+        return backbone_macs(model.base, h, w) - head_body(h, w)
+
+    m = 12 + 2 * adapter.tail_margin
     assert one["pre_nopad"] == backbone_macs(model.base, 12, 12)
-    assert one["pre_pad"] == backbone_macs(model.base, 20, 20)
+    assert one["pre_pad"] == head_body(20, 20) + tail(m, m) < backbone_macs(model.base, 20, 20)
     assert one["post"] == backbone_macs(model.base, 40, 56)
     assert one["pre_nopad"] < one["pre_pad"] < one["post"]
     # context work is GCM + PIM, both non-zero; the PIM is the slim copy over the context

@@ -295,12 +295,10 @@ class CLSR(nn.Module):
         boxes = boxes.to(lq.device)
         ww, wh = int(windows[0, 2]), int(windows[0, 3])
         x = crop_windows(lq, index, windows[:, 0], windows[:, 1], ww, wh)
-        sr = self._base.run(x, None if make_hook is None else make_hook(windows))
-        s = self.scale
-        offset = (boxes[:, :2] - windows[:, :2]) * s
-        local = torch.arange(boxes.shape[0], device=lq.device)
-        w, h = int(boxes[0, 2]), int(boxes[0, 3])
-        return crop_windows(sr, local, offset[:, 0], offset[:, 1], s * w, s * h)
+        local = boxes.clone()
+        local[:, :2] -= windows[:, :2]  # the ROIs in window coordinates
+        hook = None if make_hook is None else make_hook(windows)
+        return self._base.run(x, hook, boxes=local)
 
     def _check_lq(self, lq: Tensor) -> None:
         if not isinstance(lq, Tensor) or lq.dim() != 4:

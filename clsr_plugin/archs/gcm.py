@@ -53,6 +53,9 @@ from clsr_plugin.archs.patch_select import (
 
 #: ``selection`` values: which patches the ROI queries attend to (see the module docstring)
 SELECTIONS = ("strided", "topk")
+#: the attention's additive mask is built for at most this many entries at a time
+#: (``heads x queries x keys`` per ROI; 2^24 float32 = 64 MB), so decode memory is bounded
+MASK_ELEMENTS = 2**24
 
 
 def zero_module(module: nn.Module) -> nn.Module:
@@ -143,6 +146,11 @@ class GCMSelectCache:
     lq: Tensor
     origins: Tensor
     descriptors: Tensor
+
+
+def _rows(x: Tensor, a: int, b: int) -> Tensor:
+    """Rows ``a:b`` of a per-ROI tensor, or a batch-1 tensor broadcast to ``b - a`` rows."""
+    return x[a:b] if x.shape[0] > 1 else x.expand(b - a, *x.shape[1:])
 
 
 class GlobalContextModule(nn.Module):
@@ -357,26 +365,64 @@ class GlobalContextModule(nn.Module):
         query = F.normalize(query, dim=-1, eps=1e-6)  # (n, heads, Nq, d)
         if isinstance(cache, GCMSelectCache):
             key, value, k_xy = self._selected_keys(cache, windows, batch_index)
-        elif cache.key.shape[0] == 1:
-            key, value = cache.key.expand(n, -1, -1, -1), cache.value.expand(n, -1, -1, -1)
-            k_xy = cache.key_xy[None].expand(n, -1, -1)
+        elif cache.key.shape[0] == 1:  # one context: its keys broadcast over the ROIs
+            key, value, k_xy = cache.key, cache.value, cache.key_xy[None]
         else:
             key, value = cache.key[batch_index], cache.value[batch_index]
-            k_xy = cache.key_xy[None].expand(n, -1, -1)
-        logits = self.beta.view(1, -1, 1, 1) * torch.matmul(query, key.transpose(-1, -2))
+            k_xy = cache.key_xy[None]
         qy = cell_centres(windows[:, 1].to(z.device), h, hq)[:, :, None].expand(n, hq, wq)
         qx = cell_centres(windows[:, 0].to(z.device), w, wq)[:, None, :].expand(n, hq, wq)
         q_xy = torch.stack([qx, qy], -1).reshape(n, hq * wq, 2)
-        dist = torch.cdist(q_xy, k_xy.to(z.device), compute_mode="donot_use_mm_for_euclid_dist")
-        slope = F.softplus(self.distance_weight).view(1, -1, 1, 1)
-        # coordinates and the bias stay float32; the logits keep the features' dtype (bf16 ok)
-        logits = logits - (slope * torch.log1p(dist)[:, None]).to(logits.dtype)
-        null = self.alpha.view(1, -1, 1, 1).expand(n, -1, hq * wq, 1).to(logits.dtype)
-        attn = torch.softmax(torch.cat([null, logits], -1), dim=-1)
-        g = torch.matmul(attn[..., 1:], value.to(attn.dtype))
-        g = g + attn[..., :1] * self.null_value[None, :, None, :].to(attn.dtype)
+        g = self.attend(query, key, value, q_xy, k_xy.to(z.device))
         g = g.transpose(1, 2).reshape(n, hq, wq, -1).permute(0, 3, 1, 2)
         return z + self.fuse(self.up(g, (h, w)))
+
+    def attend(
+        self, query: Tensor, key: Tensor, value: Tensor, q_xy: Tensor, k_xy: Tensor
+    ) -> Tensor:
+        """The attention of the module docstring, one fused kernel per chunk of ROIs.
+
+        ``softmax([alpha, beta * q.k - softplus(w) * log(1 + d)]) @ [null_value, v]`` per head:
+        the null slot is a zero key whose logit ``alpha`` comes from the additive mask, so
+        ``scaled_dot_product_attention`` computes it without materialising the logits. Only
+        the mask (the distance bias) is built, for at most :data:`MASK_ELEMENTS` entries at a
+        time (ROIs are processed in chunks), which bounds the memory of any decode batch.
+
+        Args:
+            query: (n, heads, L, d) normalised queries.
+            key, value: (n, heads, S, d) normalised keys (batch 1 broadcasts) and values.
+            q_xy: (n, L, 2) query centres; k_xy: (n, S, 2) or (1, S, 2) key centres (LR px).
+
+        Returns:
+            (n, heads, L, d).
+        """
+        n, heads, length, d = query.shape
+        s = key.shape[2]
+        dtype = query.dtype
+        query = query * self.beta.view(1, -1, 1, 1).to(dtype)  # cosine x temperature, scale 1
+        slope = -F.softplus(self.distance_weight).view(1, -1, 1, 1)
+        kb = key.shape[0]
+        key = torch.cat([key.new_zeros(kb, heads, 1, d), key], 2)
+        null_value = self.null_value.view(1, heads, 1, d).to(value.dtype)
+        value = torch.cat([null_value.expand(kb, -1, -1, -1), value], 2)
+        chunk = max(1, MASK_ELEMENTS // (heads * length * (s + 1)))
+        out = []
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            m = b - a
+            dist = torch.cdist(
+                q_xy[a:b], _rows(k_xy, a, b), compute_mode="donot_use_mm_for_euclid_dist"
+            )
+            # coordinates and the bias stay float32; the mask takes the features' dtype
+            bias = slope * torch.log1p(dist)[:, None]  # (m, heads, L, S)
+            null = self.alpha.view(1, -1, 1, 1).expand(m, -1, length, 1)
+            mask = torch.cat([null, bias], -1).to(dtype)
+            out.append(
+                F.scaled_dot_product_attention(
+                    query[a:b], _rows(key, a, b), _rows(value, a, b), attn_mask=mask, scale=1.0
+                )
+            )
+        return torch.cat(out) if len(out) > 1 else out[0]
 
     def _heads(self, x: Tensor) -> Tensor:
         """(B, L, C) -> (B, heads, L, C/heads)."""

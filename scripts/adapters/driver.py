@@ -51,6 +51,7 @@ class Run:
     placement: str = "random"  # ROI placement in training
     baselines: bool = False  # also evaluate pre-/post-cropping of the frozen backbone
     gcm: dict = field(default_factory=dict)  # CLSR ``gcm`` options over the base options'
+    network: dict = field(default_factory=dict)  # other ``network_g`` keys (e.g. ``roi_pad``)
     #: evaluate this run's trained adapter instead of training (for rows whose training
     #: would compute exactly what that run's did)
     adapter_of: str | None = None
@@ -70,6 +71,11 @@ RUNS: dict[str, Run] = {
     "r5": Run("R5: R1 with GCM k = 64 strided patches", gcm={"num_patches": 64}),
     "r6": Run("R6: R1 with GCM k = 64 topk patches (16 nearest)",
               gcm={"num_patches": 64, "selection": "topk"}),
+    # cost (issue 14): a smaller base window; with baselines, so pre-cropping is padded alike
+    "r7": Run("R7: R5 with roi_pad 4", gcm={"num_patches": 64}, network={"roi_pad": 4},
+              baselines=True),
+    "r8": Run("R8: R5 with roi_pad 0 (the bare ROI, the paper's pre-cropping window)",
+              gcm={"num_patches": 64}, network={"roi_pad": 0}, baselines=True),
 }  # fmt: skip
 
 #: budget -> training settings shared by every run
@@ -108,6 +114,7 @@ def train_options(run: str, budget: str, data: str, backbone: str) -> dict:
               batch_size_per_gpu=b["batch"], num_worker_per_gpu=b["workers"])  # fmt: skip
     opt["network_g"]["context"] = spec.context
     opt["network_g"]["gcm"].update(spec.gcm)
+    opt["network_g"].update(spec.network)
     opt["path"]["pretrain_network_backbone_g"] = osp.abspath(backbone)
     tr = opt["train"]
     tr["total_iter"] = b["iters"]
@@ -286,7 +293,7 @@ def stage_bench(run: str, args) -> None:
     folder = dataset_folder(args.data, args.work, "Urban100_dev", TEST_SETS["Urban100_dev"])
     adapter = ensure_adapter(run, args)
     opt = None
-    if RUNS[run].gcm:
+    if RUNS[run].gcm or RUNS[run].network:
         net = train_options(run, args.budget, args.data, args.backbone)["network_g"]
         opt = _write_yaml({"network_g": net}, osp.join(out, "network.yml"))
     cmd = bench_command(run, args.budget, folder, args.backbone, adapter, out, args.bench_images,

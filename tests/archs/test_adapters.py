@@ -100,3 +100,45 @@ def test_unsupported_backbones():
     adapter_cls = get_adapter("SwinIR")
     with pytest.raises(ValueError, match="nearest\\+conv"):
         adapter_cls(adapter_cls.build(cfg))
+
+
+EXTRA_SCALES = [
+    dict(type="MSRResNet", num_feat=8, num_block=2, upscale=2),
+    dict(type="MSRResNet", num_feat=8, num_block=2, upscale=3),
+    dict(type="EDSR", num_in_ch=3, num_out_ch=3, num_feat=8, num_block=2, upscale=2),
+    dict(type="EDSR", num_in_ch=3, num_out_ch=3, num_feat=8, num_block=2, upscale=3),
+]
+
+
+def test_tail_on_boxes_equals_cropped_full_tail(backbone_cfg):
+    _check_tail_on_boxes(backbone_cfg)
+
+
+@pytest.mark.parametrize("cfg", EXTRA_SCALES, ids=lambda c: f"{c['type']}x{c['upscale']}")
+def test_tail_on_boxes_other_scales(cfg):
+    _check_tail_on_boxes(cfg)
+
+
+def _check_tail_on_boxes(cfg):
+    """``run(x, boxes=...)`` gives the full output's pixels at the boxes (the tail's margin
+    covers its receptive field), at the image edges too, and crops before the tail where the
+    adapter knows its margin."""
+    torch.manual_seed(0)
+    net, adapter = _build(cfg)
+    s = adapter.scale
+    x = torch.rand(4, 3, 21, 24)
+    boxes = torch.tensor([[0, 0, 6, 5], [9, 7, 6, 5], [18, 16, 6, 5], [3, 16, 6, 5]])
+    seen = []
+    tail = adapter.tail
+    adapter.tail = lambda feat, state: seen.append(tuple(feat.shape[-2:])) or tail(feat, state)
+    with torch.no_grad():
+        full = adapter.run(x)
+        out = adapter.run(x, boxes=boxes)
+    for i, (bx, by, bw, bh) in enumerate(boxes.tolist()):
+        ref = full[i, :, s * by : s * (by + bh), s * bx : s * (bx + bw)]
+        torch.testing.assert_close(out[i], ref, atol=2e-5, rtol=1e-4)
+    m = adapter.tail_margin
+    if m is not None:
+        assert seen[-1] == (5 + 2 * m, 6 + 2 * m)  # the tail ran on the boxes plus the margin
+    else:
+        assert seen[-1][0] >= 21

@@ -23,7 +23,10 @@ def test_baseline_costs_equal_the_bare_backbone_on_the_same_input(tiny_backbone)
     counter = RoiCostCounter()
     costs = counter.image_costs(net, lq, rois)
     assert costs["pre_nopad"] == [_macs(backbone, (1, 3, 8, 8))] * 3
-    assert costs["pre_pad"] == [_macs(backbone, (1, 3, 16, 16))] * 3  # 8 + 2 * 4, clamped inside
+    # the padded window is 8 + 2 * 4, clamped inside; the tail runs on the ROI plus its
+    # margin only (the exact split: tests/test_flops.py)
+    assert len(set(costs["pre_pad"])) == 1
+    assert _macs(backbone, (1, 3, 8, 8)) < costs["pre_pad"][0] < _macs(backbone, (1, 3, 16, 16))
     assert costs["post"] == [_macs(backbone, (1, 3, 24, 40))] * 3
     clsr, amortized = costs["clsr"][0], costs["clsr_amortized"][0]
     assert clsr > costs["pre_pad"][0]  # the base branch plus the context branches

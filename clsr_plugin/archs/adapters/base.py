@@ -26,6 +26,8 @@ import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import Tensor, nn
 
+from clsr_plugin.archs.crop import crop_windows
+
 StageHook = Callable[[int, Tensor], Tensor]
 
 
@@ -78,6 +80,11 @@ class BackboneAdapter(ABC):
     types: tuple[str, ...] = ()
     #: constructor key of the channel width.
     width_key: str = "num_feat"
+    #: LR pixels of last-stage features the tail needs around an output pixel (its receptive
+    #: field, rounded up), or None (unknown: the tail always runs on the whole input). With
+    #: it, :meth:`run` crops features and :meth:`crop_state` to the wanted boxes plus this
+    #: margin before the tail, which changes no output pixel inside the boxes.
+    tail_margin: int | None = None
 
     def __init__(self, net: nn.Module) -> None:
         self.net = net
@@ -139,8 +146,17 @@ class BackboneAdapter(ABC):
         self.num_stages = k
         self.truncated = True
 
+    def crop_state(self, state: dict, crop: Callable[[Tensor], Tensor]) -> dict:
+        """The tail's ``state`` for cropped features: ``crop`` applied to every tensor the tail
+        reads per pixel (subclasses with a ``tail_margin`` say which)."""
+        raise NotImplementedError(f"{type(self).__name__} does not crop before its tail.")
+
     def run(
-        self, x: Tensor, after_stage: StageHook | None = None, with_tail: bool = True
+        self,
+        x: Tensor,
+        after_stage: StageHook | None = None,
+        with_tail: bool = True,
+        boxes: Tensor | None = None,
     ) -> Tensor:
         """Pad, run head / stages (calling ``after_stage(i, feat)`` after each) / tail, crop.
 
@@ -149,9 +165,12 @@ class BackboneAdapter(ABC):
             after_stage: optional hook returning the (possibly fused) features of stage i; the
                 features it sees are padded to ``pad_multiple`` (real pixels top-left).
             with_tail: run the tail; if False return the padded last-stage features instead.
+            boxes: (B, 4) integer ``(x, y, w, h)``, one per image, all of one size: return
+                only the HR of these boxes (the tail then runs on them plus ``tail_margin``).
 
         Returns:
-            (B, out, s*H, s*W), or the last-stage features when ``with_tail`` is False.
+            (B, out, s*H, s*W) (with ``boxes``: (B, out, s*h, s*w)), or the last-stage
+            features when ``with_tail`` is False.
         """
         h, w = x.shape[-2:]
         feat, state = self.head(mirror_pad(x, self.pad_multiple))
@@ -164,7 +183,32 @@ class BackboneAdapter(ABC):
         if self.truncated:
             raise RuntimeError("A truncated backbone has no tail.")
         s = self.scale
-        return self.tail(feat, state)[..., : s * h, : s * w]
+        if boxes is None:
+            return self.tail(feat, state)[..., : s * h, : s * w]
+        return self._tail_boxes(feat, state, boxes, h, w)
+
+    def _tail_boxes(self, feat: Tensor, state: dict, boxes: Tensor, h: int, w: int) -> Tensor:
+        """The tail's HR output at ``boxes`` (see :meth:`run`), from the smallest crop that
+        gives exactly those pixels: the boxes plus ``tail_margin``, shifted inside the image."""
+        s, n = self.scale, boxes.shape[0]
+        boxes = boxes.to(feat.device).long()
+        bw, bh = int(boxes[0, 2]), int(boxes[0, 3])
+        index = torch.arange(n, device=feat.device)
+        m = self.tail_margin
+        if m is not None and (bw + 2 * m < w or bh + 2 * m < h):
+            rw, rh = min(w, bw + 2 * m), min(h, bh + 2 * m)
+            rx = (boxes[:, 0] - m).clamp(0, w - rw)
+            ry = (boxes[:, 1] - m).clamp(0, h - rh)
+
+            def crop(t: Tensor) -> Tensor:
+                return crop_windows(t, index, rx, ry, rw, rh)
+
+            out = self.tail(crop(feat), self.crop_state(state, crop))
+            offset = boxes[:, :2] - torch.stack([rx, ry], 1)
+        else:
+            out = self.tail(feat, state)[..., : s * h, : s * w]
+            offset = boxes[:, :2]
+        return crop_windows(out, index, offset[:, 0] * s, offset[:, 1] * s, s * bw, s * bh)
 
     def features(self, x: Tensor) -> Tensor:
         """Head + all remaining stages on ``x`` (B, in, H, W) -> (B, C, H, W), cropped back."""

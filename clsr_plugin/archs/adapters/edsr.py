@@ -26,6 +26,12 @@ class EDSRAdapter(BodyStagesAdapter):
     types = ("EDSR",)
     max_stages = 4
     tail_modules = ("conv_after_body", "upsample", "conv_last")
+    #: conv_after_body (1 LR px) + the upsampler's convs (1 at LR, 1/2 at 2x for x4) +
+    #: conv_last at s x (1/s): 2.75 for x4, rounded up
+    tail_margin = 3
+
+    def crop_state(self, state: dict, crop) -> dict:
+        return {"skip": crop(state["skip"]), "mean": state["mean"]}
 
     @property
     def scale(self) -> int:

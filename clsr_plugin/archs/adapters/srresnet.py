@@ -19,6 +19,12 @@ class MSRResNetAdapter(BodyStagesAdapter):
     types = ("MSRResNet",)
     max_stages = 4
     tail_modules = ("upconv1", "upconv2", "pixel_shuffle", "conv_hr", "conv_last")
+    #: x4: upconv1 (1 LR px) + upconv2 at 2x (1/2) + conv_hr, conv_last at 4x (1/4 each);
+    #: x2 / x3: at most 1 + 2/s; the bilinear residual needs 1
+    tail_margin = 2
+
+    def crop_state(self, state: dict, crop) -> dict:
+        return {"x": crop(state["x"])}
 
     def head(self, x: Tensor) -> tuple[Tensor, dict]:
         return self.net.lrelu(self.net.conv_first(x)), {"x": x}
