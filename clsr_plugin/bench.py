@@ -112,9 +112,15 @@ def crop_hr(hr: np.ndarray, boxes: torch.Tensor, scale: int) -> list[np.ndarray]
 # ---------------------------------------------------------------- methods --------------------
 @torch.no_grad()
 def run_method(
-    model: torch.nn.Module, method: str, lq: torch.Tensor, boxes: torch.Tensor, batch: int = 64
+    model: torch.nn.Module,
+    method: str,
+    lq: torch.Tensor,
+    boxes: torch.Tensor,
+    batch: int = 64,
+    share_windows: bool = False,
 ) -> torch.Tensor:
-    """SR of ``boxes`` (n, 4, one size) of ``lq`` (1, 3, H, W) with one method.
+    """SR of ``boxes`` (n, 4, one size) of ``lq`` (1, 3, H, W) with one method
+    (``share_windows``: CLSR's overlapping ROIs share base windows, see ``decode_rois``).
 
     Returns:
         (n, 3, s*h, s*w), float32 (the model may run under autocast).
@@ -122,7 +128,8 @@ def run_method(
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; expected one of {METHODS}")
     with autocast_for(model):
-        return torch.stack(restore_rois(model, lq, boxes, (method,), batch)[method]).float()
+        out = restore_rois(model, lq, boxes, (method,), batch, share_windows)[method]
+        return torch.stack(out).float()
 
 
 # ---------------------------------------------------------------- timing / memory ------------
@@ -213,6 +220,7 @@ def bench_dataset(model, folder: str, roi: int, args, device, dtype) -> dict:
     scale = int(model.scale)
     files = list_images([folder])[: args.max_images]
     metrics = {m: RoiMetricAccumulator() for m in METHODS}
+    shared = RoiMetricAccumulator()  # CLSR with shared base windows (what is timed)
     perf = {m: {"ms_single_roi": [], "ms_per_image": [], "ms_per_roi_amortised": [],
                 "peak_mem_mb": []} for m in METHODS}  # fmt: skip
     macs = {m: {"single": [], "amortised": []} for m in METHODS}
@@ -231,11 +239,14 @@ def bench_dataset(model, folder: str, roi: int, args, device, dtype) -> dict:
         for m in METHODS:
             sr = run_method(model, m, lq, boxes, args.batch)
             add_rois(metrics[m], [tensor_to_image(t) for t in sr], gt)
+            if m == "clsr" and args.share_windows:
+                sr = run_method(model, m, lq, boxes, args.batch, share_windows=True)
+                add_rois(shared, [tensor_to_image(t) for t in sr], gt)
             if timed:
-                all_r = measure(lambda m=m, x=lq, b=boxes: run_method(model, m, x, b, args.batch),
-                                device, args.warmup, args.repeats)  # fmt: skip
-                one = measure(lambda m=m, x=lq, b=mid: run_method(model, m, x, b, args.batch),
-                              device, args.warmup, args.repeats)  # fmt: skip
+                all_r = measure(lambda m=m, x=lq, b=boxes: _timed(model, m, x, b, args), device,
+                                args.warmup, args.repeats)  # fmt: skip
+                one = measure(lambda m=m, x=lq, b=mid: _timed(model, m, x, b, args), device,
+                              args.warmup, args.repeats)  # fmt: skip
                 perf[m]["ms_per_image"].append(all_r["ms"])
                 perf[m]["ms_per_roi_amortised"].append(all_r["ms"] / n)
                 perf[m]["ms_single_roi"].append(one["ms"])
@@ -261,6 +272,8 @@ def bench_dataset(model, folder: str, roi: int, args, device, dtype) -> dict:
     out = dict(dataset=os.path.basename(os.path.normpath(folder)), roi=roi, images=len(files),
                rois=methods["clsr"]["rois"], timing_images=min(args.timing_images, len(files)),
                methods=methods)  # fmt: skip
+    if args.share_windows:
+        out["clsr_shared_windows"] = summarise(shared)
     if split:
         keys = ["clsr_decode_base", "clsr_decode_gcm", "clsr_decode_select", "clsr_context_gcm",
                 "clsr_context_pim"]  # fmt: skip
@@ -278,18 +291,37 @@ def _random_boxes(H: int, W: int, roi: int, n: int, seed: int, device) -> torch.
     return torch.stack([xs, ys, torch.full_like(xs, roi), torch.full_like(xs, roi)], 1).to(device)
 
 
+def _shares(method: str, args) -> bool:
+    """Whether ``method`` runs with shared base windows (CLSR, unless --no-share-windows)."""
+    return method == "clsr" and args.share_windows
+
+
+def _timed(model, method: str, lq: torch.Tensor, boxes: torch.Tensor, args) -> torch.Tensor:
+    """The timed call of a method: CLSR as a user runs it (shared windows by default)."""
+    return run_method(model, method, lq, boxes, args.batch, _shares(method, args))
+
+
 def multi_roi(model, images, roi: int, args, device, flops_cache: dict) -> list[dict]:
-    """Time/memory/FLOPs of n random ROIs of one image for n in ``--multi-roi``."""
+    """Time/memory/FLOPs and PSNR (pooled per image) of n random ROIs of one image for n in
+    ``--multi-roi``; CLSR's PSNR also ROI by ROI when its timed run shares windows."""
     rows = []
+    scale = int(model.scale)
     for n in args.multi_roi:
         for m in ("pre_pad", "post", "clsr"):
             ms, mem, fl = [], [], []
-            for i, (lq, _, _) in enumerate(images):
+            acc, alone = RoiMetricAccumulator(), RoiMetricAccumulator()
+            for i, (lq, hr, _) in enumerate(images):
                 H, W = lq.shape[-2:]
                 boxes = _random_boxes(H, W, roi, n, i, device)
-                r = measure(lambda m=m, b=boxes, x=lq: run_method(model, m, x, b, args.batch),
-                            device, args.warmup, args.repeats)  # fmt: skip
+                r = measure(lambda m=m, b=boxes, x=lq: _timed(model, m, x, b, args), device,
+                            args.warmup, args.repeats)  # fmt: skip
                 ms.append(r["ms"])
+                gt = crop_hr(hr, boxes.cpu(), scale)
+                sr = run_method(model, m, lq, boxes, args.batch, _shares(m, args))
+                add_rois(acc, [tensor_to_image(t) for t in sr], gt)
+                if m == "clsr" and args.share_windows:
+                    sr = run_method(model, m, lq, boxes, args.batch)
+                    add_rois(alone, [tensor_to_image(t) for t in sr], gt)
                 if r["peak_mem_mb"] is not None:
                     mem.append(r["peak_mem_mb"])
                 if not args.no_flops:
@@ -298,7 +330,10 @@ def multi_roi(model, images, roi: int, args, device, flops_cache: dict) -> list[
             rows.append(dict(n_rois=n, method=m, ms_total=float(np.mean(ms)),
                              ms_per_roi=float(np.mean(ms)) / n,
                              peak_mem_mb=float(np.mean(mem)) if mem else None,
-                             gflops_per_roi_amortised=float(np.mean(fl)) if fl else None)
+                             gflops_per_roi_amortised=float(np.mean(fl)) if fl else None,
+                             psnr_image_pooled=summarise(acc)["psnr_image_pooled"],
+                             psnr_roi_by_roi=summarise(alone)["psnr_image_pooled"]
+                             if m == "clsr" and args.share_windows else None)
                         )  # fmt: skip
     return rows
 
@@ -320,7 +355,8 @@ def context_tradeoff(model, images, roi: int, args, device) -> list[dict]:
                 torch.cuda.synchronize(device)
             t0 = time.perf_counter()
             sr = upscale_rois(model, lq[0], b, context_window=kk, batch_size=args.batch,
-                              min_context_pad=0, merge_windows=False)  # fmt: skip
+                              min_context_pad=0, merge_windows=False,
+                              share_windows=False)  # fmt: skip
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             ms.append((time.perf_counter() - t0) * 1e3 / len(b))
@@ -347,8 +383,8 @@ def synthetic(model, sizes: Sequence[int], roi: int, args, device, dtype) -> lis
         for label, boxes in (("1", one), (str(len(many)), many)):
             for m in METHODS:
                 try:
-                    r = measure(lambda m=m, b=boxes, x=lq: run_method(model, m, x, b, args.batch),
-                                device, args.warmup, args.repeats)  # fmt: skip
+                    r = measure(lambda m=m, b=boxes, x=lq: _timed(model, m, x, b, args), device,
+                                args.warmup, args.repeats)  # fmt: skip
                     err = None
                 except (torch.OutOfMemoryError, RuntimeError) as e:  # report, keep going
                     r, err = dict(ms=None, peak_mem_mb=None), str(e).splitlines()[0][:120]
@@ -405,14 +441,22 @@ def to_markdown(report: dict) -> str:
             s = res["clsr_gflops_split"]
             lines += ["", "CLSR GFLOPs split (mean per image): " + ", ".join(
                 f"{k.replace('clsr_', '')} {v:.3f}" for k, v in s.items())]  # fmt: skip
-        lines += ["", "Multi-ROI scaling (random ROIs in one image):", "",
-                  "| ROIs | method | ms total | ms/ROI | peak MB | GFLOPs/ROI amort. |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
+        if "clsr_shared_windows" in res:
+            sh = res["clsr_shared_windows"]
+            lines += ["", f"CLSR as timed (shared base windows over all ROIs of the grid): PSNR "
+                      f"(a) {_fmt(sh['psnr_roi_mean'], 3)}, (b) {_fmt(sh['psnr_image_pooled'], 3)}"
+                      f" (ROI by ROI above)."]  # fmt: skip
+        lines += ["", "Multi-ROI scaling (random ROIs in one image; CLSR "
+                  f"{'with shared base windows' if c.get('share_windows') else 'ROI by ROI'}; "
+                  "PSNR (b) of those ROIs):", "",
+                  "| ROIs | method | ms total | ms/ROI | peak MB | GFLOPs/ROI amort. | PSNR (b) "
+                  "| PSNR (b) ROI by ROI |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for r in res["multi_roi"]:
             lines.append(
                 f"| {r['n_rois']} | {method_label(r['method'], report)} | {_fmt(r['ms_total'])} | "
                 f"{_fmt(r['ms_per_roi'])} | {_fmt(r['peak_mem_mb'], 1)} | "
-                f"{_fmt(r['gflops_per_roi_amortised'])} |"
+                f"{_fmt(r['gflops_per_roi_amortised'])} | {_fmt(r.get('psnr_image_pooled'), 4)} | "
+                f"{_fmt(r.get('psnr_roi_by_roi'), 4)} |"
             )
         lines += ["", "Context window (each ROI its own window of K x ROI; base window clipped "
                   "by it):", "", "| K | context px | PSNR (a) | SSIM (a) | PSNR (b) | ms/ROI |",
@@ -508,6 +552,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="also time random LR images of these sizes (e.g. 512 2048)",
     )
     ap.add_argument("--no-flops", action="store_true", help="skip FLOPs counting")
+    ap.add_argument("--no-share-windows", dest="share_windows", action="store_false",
+                    help="time CLSR ROI by ROI (default: ROIs whose padded windows overlap "
+                         "share one base-branch pass, as clsr-infer runs them)")  # fmt: skip
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     return ap
 
@@ -537,7 +584,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     scale=int(model.scale),
                     roi_pad=int(model.roi_pad), warmup=args.warmup, repeats=args.repeats,
                     threads=torch.get_num_threads(), torch=torch.__version__,
-                    datasets=args.data, rois=args.roi, context_untrained=untrained),
+                    datasets=args.data, rois=args.roi, context_untrained=untrained,
+                    share_windows=args.share_windows),
         results=[],
     )  # fmt: skip
     for roi in args.roi:

@@ -57,6 +57,15 @@ def test_json_has_every_field(report):
         (n, m) for n in (1, 5) for m in ("pre_pad", "post", "clsr")
     }
     assert [r["k"] for r in res["context_window"]] == [1.0, 2.0, None]
+    # CLSR is timed with shared base windows: its quality that way and ROI by ROI, both
+    assert rep["config"]["share_windows"] is True
+    for r in res["multi_roi"]:
+        assert r["psnr_image_pooled"] > 20
+        assert (r["psnr_roi_by_roi"] is not None) == (r["method"] == "clsr")
+    one = [r for r in res["multi_roi"] if r["method"] == "clsr" and r["n_rois"] == 1][0]
+    assert one["psnr_image_pooled"] == one["psnr_roi_by_roi"]  # a lone ROI shares nothing
+    sh = res["clsr_shared_windows"]
+    assert abs(sh["psnr_image_pooled"] - res["methods"]["clsr"]["psnr_image_pooled"]) < 0.1
     for line in ("Pre-cropping (no pad)", "Post-cropping", "CLSR", "Multi-ROI", "Context window"):
         assert line in md
 

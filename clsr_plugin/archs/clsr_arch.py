@@ -214,6 +214,48 @@ class CLSR(nn.Module):
             cache = self._encode(lq, with_context_sr=False)
         return self._decode(cache, boxes, index)
 
+    def decode_windows(
+        self, cache: ContextCache, windows: Tensor, boxes: Tensor, batch_index: Tensor | None = None
+    ) -> Tensor:
+        """Super-resolve ``boxes`` with the base branch run on given ``windows``.
+
+        :meth:`decode` is this with each ROI's own padded window. A larger window shared by
+        several ROIs (e.g. the union of their padded windows) serves them all in one pass:
+        every ROI pixel then has at least ``roi_pad`` real pixels around it, as in
+        :meth:`decode`, so the outputs differ from ROI-by-ROI decoding only through the extra
+        real context the shared window holds.
+
+        Args:
+            cache: from :meth:`encode_context`.
+            windows: (n, 4) integer ``(x, y, w, h)`` inside the contexts, all of one size.
+            boxes: (n, 4) the boxes to return, each inside its window, all of one size.
+            batch_index: (n,) context of each window; optional when the cache holds one image.
+
+        Returns:
+            (n, out, s*h, s*w) for boxes of size (h, w).
+        """
+        h, w = cache.size
+        windows = check_boxes(windows, h, w).to(cache.lq.device)
+        boxes = check_boxes(boxes, h, w).to(cache.lq.device)
+        if boxes.shape[0] != windows.shape[0]:
+            raise ValueError(f"{windows.shape[0]} windows but {boxes.shape[0]} boxes.")
+        inside = (boxes[:, :2] >= windows[:, :2]) & (
+            boxes[:, :2] + boxes[:, 2:] <= windows[:, :2] + windows[:, 2:]
+        )
+        if not bool(inside.all()):
+            raise ValueError("every box must lie inside its window.")
+        index = self._batch_index(cache.lq.shape[0], boxes.shape[0], batch_index, cache.lq)
+        if self.context == "window":  # the control: the context is the window itself
+            lq = crop_windows(cache.lq, index, windows[:, 0], windows[:, 1],
+                              int(windows[0, 2]), int(windows[0, 3]))  # fmt: skip
+            boxes = boxes.clone()
+            boxes[:, :2] -= windows[:, :2]
+            windows = windows.clone()
+            windows[:, :2] = 0
+            index = torch.arange(boxes.shape[0], device=lq.device)
+            cache = self._encode(lq, with_context_sr=False)
+        return self._decode(cache, boxes, index, windows)
+
     def context_boxes(self, boxes: Tensor, height: int, width: int) -> Tensor:
         """The part of a ``height x width`` context each ROI's context branches see.
 
@@ -269,7 +311,9 @@ class CLSR(nn.Module):
         gcm = self.gcm.encode(lq) if self.gcm is not None else None
         return ContextCache(lq, feats, gcm, context_sr)
 
-    def _decode(self, cache: ContextCache, boxes: Tensor, index: Tensor) -> Tensor:
+    def _decode(
+        self, cache: ContextCache, boxes: Tensor, index: Tensor, windows: Tensor | None = None
+    ) -> Tensor:
         def make_hook(windows: Tensor) -> Callable[[int, Tensor], Tensor]:
             def hook(i: int, feat: Tensor) -> Tensor:
                 if self.pim is not None:
@@ -280,7 +324,7 @@ class CLSR(nn.Module):
 
             return hook
 
-        return self._run_rois(cache.lq, boxes, index, self.roi_pad, make_hook)
+        return self._run_rois(cache.lq, boxes, index, self.roi_pad, make_hook, windows)
 
     def _run_rois(
         self,
@@ -289,9 +333,13 @@ class CLSR(nn.Module):
         index: Tensor,
         roi_pad: int,
         make_hook: Callable[[Tensor], Callable[[int, Tensor], Tensor]] | None,
+        windows: Tensor | None = None,
     ) -> Tensor:
-        """Crop base windows, run the base branch (with the fusion hook), crop to the ROIs."""
-        windows = padded_windows(boxes, roi_pad, lq.shape[-2], lq.shape[-1]).to(lq.device)
+        """Crop base windows (``windows``, or the boxes padded by ``roi_pad``), run the base
+        branch (with the fusion hook) and its tail on the boxes."""
+        if windows is None:
+            windows = padded_windows(boxes, roi_pad, lq.shape[-2], lq.shape[-1])
+        windows = windows.to(lq.device)
         boxes = boxes.to(lq.device)
         ww, wh = int(windows[0, 2]), int(windows[0, 3])
         x = crop_windows(lq, index, windows[:, 0], windows[:, 1], ww, wh)

@@ -386,7 +386,8 @@ class GlobalContextModule(nn.Module):
         the null slot is a zero key whose logit ``alpha`` comes from the additive mask, so
         ``scaled_dot_product_attention`` computes it without materialising the logits. Only
         the mask (the distance bias) is built, for at most :data:`MASK_ELEMENTS` entries at a
-        time (ROIs are processed in chunks), which bounds the memory of any decode batch.
+        time (ROIs, and the queries of a large window, are processed in chunks), which bounds
+        the memory of any decode batch.
 
         Args:
             query: (n, heads, L, d) normalised queries.
@@ -397,32 +398,44 @@ class GlobalContextModule(nn.Module):
             (n, heads, L, d).
         """
         n, heads, length, d = query.shape
-        s = key.shape[2]
-        dtype = query.dtype
-        query = query * self.beta.view(1, -1, 1, 1).to(dtype)  # cosine x temperature, scale 1
+        query = query * self.beta.view(1, -1, 1, 1).to(query.dtype)  # cosine x beta, scale 1
         slope = -F.softplus(self.distance_weight).view(1, -1, 1, 1)
         kb = key.shape[0]
         key = torch.cat([key.new_zeros(kb, heads, 1, d), key], 2)
         null_value = self.null_value.view(1, heads, 1, d).to(value.dtype)
         value = torch.cat([null_value.expand(kb, -1, -1, -1), value], 2)
-        chunk = max(1, MASK_ELEMENTS // (heads * length * (s + 1)))
+        per_query = heads * key.shape[2]  # mask entries per query
+        rois = max(1, MASK_ELEMENTS // (length * per_query))  # ROIs per chunk
+        queries = length if rois > 1 else max(1, MASK_ELEMENTS // per_query)  # per chunk
         out = []
-        for a in range(0, n, chunk):
-            b = min(n, a + chunk)
-            m = b - a
-            dist = torch.cdist(
-                q_xy[a:b], _rows(k_xy, a, b), compute_mode="donot_use_mm_for_euclid_dist"
-            )
-            # coordinates and the bias stay float32; the mask takes the features' dtype
-            bias = slope * torch.log1p(dist)[:, None]  # (m, heads, L, S)
-            null = self.alpha.view(1, -1, 1, 1).expand(m, -1, length, 1)
-            mask = torch.cat([null, bias], -1).to(dtype)
-            out.append(
-                F.scaled_dot_product_attention(
-                    query[a:b], _rows(key, a, b), _rows(value, a, b), attn_mask=mask, scale=1.0
-                )
-            )
+        for a in range(0, n, rois):
+            b = min(n, a + rois)
+            k, v, kxy = _rows(key, a, b), _rows(value, a, b), _rows(k_xy, a, b)
+            parts = [
+                self._attend_chunk(query[a:b, :, q0 : q0 + queries], k, v,
+                                   q_xy[a:b, q0 : q0 + queries], kxy, slope)
+                for q0 in range(0, length, queries)
+            ]  # fmt: skip
+            out.append(torch.cat(parts, 2) if len(parts) > 1 else parts[0])
         return torch.cat(out) if len(out) > 1 else out[0]
+
+    def _attend_chunk(
+        self, query: Tensor, key: Tensor, value: Tensor, q_xy: Tensor, k_xy: Tensor, slope: Tensor
+    ) -> Tensor:
+        """:meth:`attend` of one chunk; ``key`` / ``value`` (m, heads, 1 + S, d) start with the
+        null slot, ``slope`` (1, heads, 1, 1) is ``-softplus(w)``."""
+        m, heads, length, _ = query.shape
+        dist = torch.cdist(q_xy, k_xy, compute_mode="donot_use_mm_for_euclid_dist")
+        # coordinates and the bias stay float32; the mask takes the features' dtype
+        log_d = torch.log1p_(dist)[:, None]  # (m, 1, L, S)
+        null = self.alpha.view(1, -1, 1, 1).expand(m, -1, length, 1)
+        if torch.is_grad_enabled():
+            mask = torch.cat([null, slope * log_d], -1).to(query.dtype)
+        else:  # the same values written in place: one pass over the mask, no copies
+            mask = query.new_empty(m, heads, length, key.shape[2])
+            mask[..., :1] = null
+            torch.mul(log_d, slope, out=mask[..., 1:])
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=1.0)
 
     def _heads(self, x: Tensor) -> Tensor:
         """(B, L, C) -> (B, heads, L, C/heads)."""

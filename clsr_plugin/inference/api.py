@@ -4,7 +4,8 @@
     crops = upscale_rois(model, lr_rgb, [(10, 20, 24, 24), (100, 40, 48, 32)])
 
 ``upscale_rois`` is the model's own ``encode_context`` + ``decode`` path (the one validation
-uses): context work is done once per context window, ROIs of one size are decoded in batches.
+uses): context work is done once per context window, ROIs of one size are decoded in batches,
+and ROIs whose padded windows overlap share one base-branch pass (``share_windows``).
 For huge images it restricts the context to a window of ``context_window`` x the ROI size
 around each ROI (windows of nearby ROIs are merged) and can compute the PIM in tiles; the
 image itself stays an integer numpy array and only the windows are converted to tensors.
@@ -276,6 +277,7 @@ def upscale_rois(
     batch_size: int = 64,
     min_context_pad: int | None = None,
     merge_windows: bool = True,
+    share_windows: bool = True,
 ) -> list[np.ndarray]:
     """Super-resolve ROIs of one LR image with a CLSR, context work once per context window.
 
@@ -294,6 +296,9 @@ def upscale_rois(
             ``roi_pad``, so the base window never shrinks; 0 lets a small window clip it).
         merge_windows: share one context among ROIs whose windows overlap (default); False
             gives every ROI its own window.
+        share_windows: ROIs whose padded base windows overlap share one base-branch pass
+            (default; :func:`clsr_plugin.models.roi_restore.decode_rois`): many ROIs never cost
+            more than the image; False decodes ROI by ROI (the validation path exactly).
 
     Returns:
         One (s*h, s*w, 3) float32 RGB array in [0, 1] per ROI, in input order.
@@ -301,6 +306,8 @@ def upscale_rois(
     Raises:
         ValueError: a ROI outside the image / of zero or negative size, or a bad image.
     """
+    from clsr_plugin.models.roi_restore import decode_rois  # (models import inference)
+
     arr = _as_array(image)
     if isinstance(arr, torch.Tensor):
         height, width = int(arr.shape[1]), int(arr.shape[2])
@@ -320,21 +327,15 @@ def upscale_rois(
         lq = crop_to_tensor(arr, window, dtype, device)
         with autocast_for(model):
             cache = encode_context(model, lq, pim_tile, halo)
-        by_size: dict[tuple[int, int], list[int]] = {}
-        for i in members:
-            by_size.setdefault((boxes[i][2], boxes[i][3]), []).append(i)
-        for idx in by_size.values():
-            for start in range(0, len(idx), batch_size):
-                chunk = idx[start : start + batch_size]
-                local = torch.tensor(
-                    [[boxes[i][0] - window[0], boxes[i][1] - window[1], boxes[i][2], boxes[i][3]]
-                     for i in chunk],
-                    dtype=torch.long, device=device,
-                )  # fmt: skip
-                with autocast_for(model):
-                    sr = model.decode(cache, local).float().clamp_(0, 1)
-                for j, i in enumerate(chunk):
-                    out[i] = sr[j].permute(1, 2, 0).cpu().numpy()
+        local = torch.tensor(
+            [[boxes[i][0] - window[0], boxes[i][1] - window[1], boxes[i][2], boxes[i][3]]
+             for i in members],
+            dtype=torch.long, device=device,
+        )  # fmt: skip
+        with autocast_for(model):
+            srs = decode_rois(model, cache, local, batch_size, share_windows)
+        for i, sr in zip(members, srs):
+            out[i] = sr.float().clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
         del cache, lq
     return out  # type: ignore[return-value]
 

@@ -295,3 +295,18 @@ def context_windows(
     if merge:
         groups = _Planner(groups).run()
     return [(win, sorted(idx)) for win, idx in groups]
+
+
+def shared_windows(
+    rois: Sequence[Box], pad: int, height: int, width: int
+) -> list[tuple[Box, list[int]]]:
+    """Group ROIs whose base windows (each ROI plus ``pad``, shifted inside the image) are
+    worth sharing: merged by :func:`context_windows`' rule (a bounding box no larger than the
+    windows it replaces), so one base-branch pass over the shared window serves every ROI in
+    it and never costs more pixels than the windows apart.
+
+    Returns:
+        ``[(window (x, y, w, h), [indices of its ROIs]), ...]``; each ROI is in exactly one.
+    """
+    groups = [(padded_window(box, pad, height, width), [i]) for i, box in enumerate(rois)]
+    return [(win, sorted(idx)) for win, idx in _Planner(groups).run()]
