@@ -60,6 +60,7 @@ LABELS = {
     "pre_pad": "Pre-cropping (model pad)",
     "post": "Post-cropping",
     "clsr": "CLSR",
+    "clsr_infer": "CLSR, clsr-infer defaults (context window, PIM tiles)",
 }
 #: the ``clsr`` row's label when the context branches are untrained (its output is pre_pad's)
 UNTRAINED_LABEL = "Pre-cropping (model pad; untrained CLSR)"
@@ -372,25 +373,51 @@ def context_tradeoff(model, images, roi: int, args, device) -> list[dict]:
     return rows
 
 
-def synthetic(model, sizes: Sequence[int], roi: int, args, device, dtype) -> list[dict]:
-    """Latency/peak memory for one ROI (and ``max(multi_roi)`` ROIs) in random LR images."""
-    rows = []
+#: large-image rows: the four methods, plus CLSR as ``clsr-infer`` runs it by default
+LARGE_METHODS = (*METHODS, "clsr_infer")
+
+
+def _large_images(args, device, dtype) -> list[tuple[str, torch.Tensor]]:
+    """``(label, (1, 3, H, W) LR)`` of ``--synthetic-sizes`` (random pixels, seeded) and of
+    ``--lr-photos`` (real photos used as the LR input as they are)."""
+    out = []
     g = torch.Generator().manual_seed(0)
-    for size in sizes:
-        lq = torch.rand(1, 3, size, size, generator=g).to(device=device, dtype=dtype)
-        one = torch.tensor([[size // 2, size // 2, roi, roi]], device=device)
-        many = _random_boxes(size, size, roi, max(args.multi_roi), 0, device)
-        for label, boxes in (("1", one), (str(len(many)), many)):
-            for m in METHODS:
+    for size in args.synthetic_sizes:
+        out.append((f"random {size}x{size}", torch.rand(1, 3, size, size, generator=g)))
+    for path in args.lr_photos:
+        rgb = to_float01(read_image(path).rgb)
+        lq = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float()
+        out.append((os.path.basename(path), lq))
+    return [(label, lq.to(device=device, dtype=dtype)) for label, lq in out]
+
+
+def _run_large(model, method: str, lq: torch.Tensor, boxes: torch.Tensor, args) -> Any:
+    if method == "clsr_infer":  # the user's path: context window and PIM tiles by default
+        return upscale_rois(model, lq[0], [tuple(b) for b in boxes.tolist()],
+                            batch_size=args.batch)  # fmt: skip
+    return _timed(model, method, lq, boxes, args)
+
+
+def synthetic(model, roi: int, args, device, dtype) -> list[dict]:
+    """Latency / peak memory of one ROI (and ``max(multi_roi)`` ROIs) in large LR images:
+    random ones (``--synthetic-sizes``) and real photos (``--lr-photos``)."""
+    rows = []
+    for label, lq in _large_images(args, device, dtype):
+        H, W = lq.shape[-2:]
+        one = torch.tensor([[(W - roi) // 2, (H - roi) // 2, roi, roi]], device=device)
+        many = _random_boxes(H, W, roi, max(args.multi_roi), 0, device)
+        for boxes in (one, many):
+            for m in LARGE_METHODS:
                 try:
-                    r = measure(lambda m=m, b=boxes, x=lq: _timed(model, m, x, b, args), device,
-                                args.warmup, args.repeats)  # fmt: skip
+                    r = measure(lambda m=m, b=boxes, x=lq: _run_large(model, m, x, b, args),
+                                device, args.warmup, args.repeats)  # fmt: skip
                     err = None
                 except (torch.OutOfMemoryError, RuntimeError) as e:  # report, keep going
                     r, err = dict(ms=None, peak_mem_mb=None), str(e).splitlines()[0][:120]
                     if device.type == "cuda":
                         torch.cuda.empty_cache()
-                rows.append(dict(lr_size=size, n_rois=int(label), method=m, error=err, **r))
+                rows.append(dict(image=label, lr_size=f"{W}x{H}", n_rois=len(boxes), method=m,
+                                 error=err, **r))  # fmt: skip
         del lq
     return rows
 
@@ -471,15 +498,19 @@ def to_markdown(report: dict) -> str:
     if report.get("synthetic"):
         lines += [
             "",
-            "## Synthetic LR images (random pixels)",
+            "## Large LR images (random pixels, or real photos used as the LR input)",
             "",
-            "| LR size | ROIs | method | ms | peak MB | error |",
-            "|---|---|---|---|---|---|",
+            "| image | LR size | ROIs | method | ms | x faster than post | peak MB | error |",
+            "|---|---|---|---|---|---|---|---|",
         ]
+        post = {(r["image"], r["n_rois"]): r["ms"] for r in report["synthetic"]
+                if r["method"] == "post"}  # fmt: skip
         for r in report["synthetic"]:
+            ref = post.get((r["image"], r["n_rois"]))
+            speedup = ref / r["ms"] if ref and r["ms"] else None
             lines.append(
-                f"| {r['lr_size']} | {r['n_rois']} | {method_label(r['method'], report)} | "
-                f"{_fmt(r['ms'])} | "
+                f"| {r['image']} | {r['lr_size']} | {r['n_rois']} | "
+                f"{method_label(r['method'], report)} | {_fmt(r['ms'])} | {_fmt(speedup, 1)} | "
                 f"{_fmt(r['peak_mem_mb'], 1)} | {r['error'] or ''} |"
             )
     return "\n".join(lines) + "\n"
@@ -551,6 +582,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="also time random LR images of these sizes (e.g. 512 2048)",
     )
+    ap.add_argument(
+        "--lr-photos",
+        nargs="*",
+        default=[],
+        help="also time these image files used as the LR input as they are (e.g. a "
+        "1000x750 photo: a 12-megapixel HR output)",
+    )
     ap.add_argument("--no-flops", action="store_true", help="skip FLOPs counting")
     ap.add_argument("--no-share-windows", dest="share_windows", action="store_false",
                     help="time CLSR ROI by ROI (default: ROIs whose padded windows overlap "
@@ -591,9 +629,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for roi in args.roi:
         for d in args.data:
             report["results"].append(bench_dataset(model, d, roi, args, device, dtype))
-    if args.synthetic_sizes:
-        report["synthetic"] = synthetic(model, args.synthetic_sizes, args.roi[0], args, device,
-                                        dtype)  # fmt: skip
+    if args.synthetic_sizes or args.lr_photos:
+        report["synthetic"] = synthetic(model, args.roi[0], args, device, dtype)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "bench.json"), "w") as f:
         json.dump(report, f, indent=1)

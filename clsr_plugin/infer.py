@@ -43,6 +43,7 @@ from clsr_plugin.data.image_checks import image_hw
 from clsr_plugin.data.roi import padded_window
 from clsr_plugin.inference.api import (
     DEFAULT_CONTEXT_WINDOW,
+    DEFAULT_PIM_TILE,
     autocast_for,
     crop_to_tensor,
     load_clsr,
@@ -90,6 +91,21 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _pim_tile_arg(text: str) -> int | str | None:
+    """argparse ``type`` of ``--pim-tile``: a positive integer, ``auto`` or ``off``."""
+    if text in ("auto", "off"):
+        return None if text == "off" else text
+    try:
+        value = int(text)
+        if value < 1:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive integer, 'auto' or 'off', got {text!r}"
+        ) from None
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,9 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
                          f"{DEFAULT_CONTEXT_WINDOW}); 0 = whole image")  # fmt: skip
     ap.add_argument(
         "--pim-tile",
-        type=int,
-        default=None,
-        help="compute the PIM in tiles of this many LR pixels (bounded memory)",
+        type=_pim_tile_arg,
+        default="auto",
+        help="compute the PIM in tiles of this many LR pixels (bounded memory); 'auto' "
+        f"(default): tiles of {DEFAULT_PIM_TILE} for larger contexts when exact "
+        "(convolutional backbones); 'off': one pass",
     )
     ap.add_argument(
         "--allow-unsafe-pickle",

@@ -155,3 +155,25 @@ def test_untrained_clsr_is_labelled_as_padded_precropping(report, tmp_path, caps
         err = capsys.readouterr().err
         assert ("clsr-bench: warning:" in err and "untrained" in err) is expect
         assert json.loads((out / "bench.json").read_text())["config"]["context_untrained"] is expect
+
+
+def test_large_images_random_and_real_photos(tmp_path):
+    """``--synthetic-sizes`` and ``--lr-photos``: every method, 1 and max(--multi-roi) ROIs,
+    and CLSR as clsr-infer runs it, with the speed-up over post-cropping in the Markdown."""
+    weights, opt = write_checkpoint(tiny_clsr(), str(tmp_path))
+    photo = tmp_path / "photo.png"
+    rng = np.random.default_rng(2)
+    cv2.imwrite(str(photo), (rng.random((40, 52, 3)) * 255).astype(np.uint8))
+    argv = ["--opt", opt, "--weights", weights, "--roi", "12", "--out", str(tmp_path / "o"),
+            "--device", "cpu", "--repeats", "1", "--warmup", "0", "--multi-roi", "1", "3",
+            "--synthetic-sizes", "36", "--lr-photos", str(photo), "--no-flops"]  # fmt: skip
+    assert main(argv) == 0
+    rows = json.loads((tmp_path / "o" / "bench.json").read_text())["synthetic"]
+    assert {(r["image"], r["lr_size"]) for r in rows} == {("random 36x36", "36x36"),
+                                                          ("photo.png", "52x40")}  # fmt: skip
+    assert {(r["n_rois"], r["method"]) for r in rows} == {
+        (n, m) for n in (1, 3) for m in (*METHODS, "clsr_infer")
+    }
+    assert all(r["error"] is None and r["ms"] > 0 for r in rows)
+    md = (tmp_path / "o" / "bench.md").read_text()
+    assert "x faster than post" in md and "clsr-infer defaults" in md

@@ -274,3 +274,31 @@ def test_topk_selection_through_the_api(image):
             np.testing.assert_allclose(a, b, atol=1e-5)
     small = upscale_rois(model, image, ROIS[1:2], context_window=2)[0]  # a smaller context
     assert small.shape == ref[1].shape and np.isfinite(small).all()
+
+
+def test_pim_tiles_by_default_on_large_contexts_only_where_exact(model, image, monkeypatch):
+    """``pim_tile="auto"``: contexts longer than DEFAULT_PIM_TILE are encoded in tiles when
+    the PIM's receptive field is finite (then exactly), else in one pass; clsr-infer's flag."""
+    import clsr_plugin.inference.api as api
+    import clsr_plugin.inference.tiling as tiling
+    from clsr_plugin.infer import _pim_tile_arg
+
+    calls = []
+    tiled = tiling.encode_context_tiled
+    monkeypatch.setattr(tiling, "encode_context_tiled",
+                        lambda *a: calls.append(a[2]) or tiled(*a))  # fmt: skip
+    ref = upscale_rois(model, image, ROIS, context_window=None, pim_tile=None)
+    assert upscale_rois(model, image, ROIS, context_window=None) and calls == []  # 70 <= 512
+    monkeypatch.setattr(api, "DEFAULT_PIM_TILE", 16)
+    out = upscale_rois(model, image, ROIS, context_window=None)
+    assert calls == [16]
+    for a, b in zip(out, ref):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    monkeypatch.setattr(tiling, "RF_LIMIT", 5)  # a field as wide as the probe: no tiles
+    upscale_rois(model, image, ROIS, context_window=None)
+    assert calls == [16]
+    assert _pim_tile_arg("auto") == "auto" and _pim_tile_arg("off") is None
+    assert _pim_tile_arg("64") == 64
+    for bad in ("0", "x", "-3"):
+        with pytest.raises(Exception, match="positive integer, 'auto' or 'off'"):
+            _pim_tile_arg(bad)

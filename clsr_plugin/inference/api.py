@@ -46,6 +46,10 @@ logger = logging.getLogger("clsr_plugin")
 #: from context the paper's Fig. 9 shows saturating near 6x; 6 is the smallest K at or
 #: beyond both saturation points (cost per ROI grows ~K^2 for the context branches).
 DEFAULT_CONTEXT_WINDOW: float | None = 6.0
+#: PIM tile (LR pixels) of ``upscale_rois(pim_tile="auto")``: contexts larger than this are
+#: encoded in tiles (exact for convolutional backbones), bounding the PIM's memory on huge
+#: images; K = 6 windows of ROIs up to 85 px stay one pass.
+DEFAULT_PIM_TILE = 512
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -273,7 +277,7 @@ def upscale_rois(
     image: np.ndarray | LoadedImage | torch.Tensor,
     rois: Sequence[Sequence[int]],
     context_window: float | None = DEFAULT_CONTEXT_WINDOW,
-    pim_tile: int | None = None,
+    pim_tile: int | str | None = "auto",
     batch_size: int = 64,
     min_context_pad: int | None = None,
     merge_windows: bool = True,
@@ -290,7 +294,10 @@ def upscale_rois(
             (at least the model's ``roi_pad``); ``None`` = the whole image (the exact
             validation path). Images smaller than the window use the whole image either way.
         pim_tile: compute the PIM over the context in tiles of this many LR pixels (plus a
-            halo of its receptive field) to bound memory; ``None`` = in one pass.
+            halo of its receptive field) to bound memory; ``None`` = in one pass; ``"auto"``
+            (default): tiles of :data:`DEFAULT_PIM_TILE` for contexts larger than that, when
+            the PIM's receptive field is finite (convolutional backbones: the tiled features
+            are then the untiled ones exactly), else one pass.
         batch_size: ROIs decoded per batch.
         min_context_pad: context pixels kept around each ROI at least (default the model's
             ``roi_pad``, so the base window never shrinks; 0 lets a small window clip it).
@@ -317,11 +324,7 @@ def upscale_rois(
     dtype, device = _model_dtype_device(model)
     min_pad = int(model.roi_pad) if min_context_pad is None else int(min_context_pad)
     groups = context_windows(boxes, height, width, context_window, min_pad, merge_windows)
-    halo = None
-    if pim_tile is not None and model.pim is not None:  # measured once, not per window
-        from clsr_plugin.inference.tiling import receptive_field
-
-        halo = receptive_field(model.pim)
+    pim_tile, halo = _pim_tiling(model, pim_tile, max(max(w[2], w[3]) for w, _ in groups))
     out: list[np.ndarray | None] = [None] * len(boxes)
     for window, members in groups:
         lq = crop_to_tensor(arr, window, dtype, device)
@@ -338,6 +341,24 @@ def upscale_rois(
             out[i] = sr.float().clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
         del cache, lq
     return out  # type: ignore[return-value]
+
+
+def _pim_tiling(
+    model: nn.Module, pim_tile: int | str | None, largest: int
+) -> tuple[int | None, int | None]:
+    """``(tile, halo)`` for :func:`encode_context` (see ``upscale_rois``' ``pim_tile``);
+    ``largest``: the longest side of the contexts to encode."""
+    if pim_tile is None or model.pim is None:
+        return None, None
+    auto = pim_tile == "auto"
+    if auto and largest <= DEFAULT_PIM_TILE:
+        return None, None  # one tile anyway: no probe
+    from clsr_plugin.inference.tiling import RF_LIMIT, receptive_field
+
+    halo = receptive_field(model.pim)  # measured once, not per window
+    if auto:
+        return (DEFAULT_PIM_TILE, halo) if halo < RF_LIMIT else (None, None)
+    return int(pim_tile), halo
 
 
 def encode_context(

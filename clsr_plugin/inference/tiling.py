@@ -24,8 +24,12 @@ from clsr_plugin.archs.clsr_arch import ContextCache
 logger = logging.getLogger("clsr_plugin")
 
 
+#: the probe's radius: a receptive field this large is reported as unbounded
+RF_LIMIT = 64
+
+
 @torch.no_grad()
-def receptive_field(pim: nn.Module, limit: int = 64) -> int:
+def receptive_field(pim: nn.Module, limit: int = RF_LIMIT) -> int:
     """Radius (LR pixels) of the PIM's last-stage receptive field, measured by a gradient probe.
 
     The gradient of the last-stage features at the centre of a ``(2 * limit + 1)``-square
