@@ -156,8 +156,9 @@ def _reset_peak_rss() -> bool:
 
 def measure(
     fn: Callable[[], Any], device: torch.device, warmup: int = 1, repeats: int = 3
-) -> dict[str, float | None]:
-    """Median wall-clock (ms) of ``fn`` after ``warmup`` calls, and its peak memory (MB).
+) -> dict[str, Any]:
+    """Median wall-clock (ms) of ``fn`` after ``warmup`` calls, its peak memory (MB) during the
+    last timed call, and that call's result (``output``).
 
     CUDA: timed with CUDA events after ``torch.cuda.synchronize``; peak = max allocated minus
     allocated before. CPU: ``time.perf_counter``; peak = growth of the process's peak RSS
@@ -165,35 +166,31 @@ def measure(
     """
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(max(1, repeats)):
+    times, peak, out = [], None, None
+    for i in range(max(1, repeats)):
+        last = i == max(1, repeats) - 1
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+            if last:
+                base = torch.cuda.memory_allocated(device)
+                torch.cuda.reset_peak_memory_stats(device)
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-            fn()
+            out = fn()
             end.record()
             torch.cuda.synchronize(device)
             times.append(start.elapsed_time(end))
+            if last:
+                peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
         else:
+            before = _proc_status_kb("VmRSS") if last and _reset_peak_rss() else None
             t0 = time.perf_counter()
-            fn()
+            out = fn()
             times.append((time.perf_counter() - t0) * 1e3)
-    peak = None
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        base = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        fn()
-        torch.cuda.synchronize(device)
-        peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
-    elif _reset_peak_rss():
-        before = _proc_status_kb("VmRSS")
-        fn()
-        after = _proc_status_kb("VmHWM")
-        if before is not None and after is not None:
-            peak = max(0, after - before) / 1024
-    return dict(ms=statistics.median(times), peak_mem_mb=peak)
+            after = _proc_status_kb("VmHWM") if before is not None else None
+            if before is not None and after is not None:
+                peak = max(0, after - before) / 1024
+    return dict(ms=statistics.median(times), peak_mem_mb=peak, output=out)
 
 
 # ---------------------------------------------------------------- benchmark parts ------------
@@ -318,7 +315,7 @@ def multi_roi(model, images, roi: int, args, device, flops_cache: dict) -> list[
                             args.warmup, args.repeats)  # fmt: skip
                 ms.append(r["ms"])
                 gt = crop_hr(hr, boxes.cpu(), scale)
-                sr = run_method(model, m, lq, boxes, args.batch, _shares(m, args))
+                sr = r.pop("output")
                 add_rois(acc, [tensor_to_image(t) for t in sr], gt)
                 if m == "clsr" and args.share_windows:
                     sr = run_method(model, m, lq, boxes, args.batch)
@@ -382,8 +379,8 @@ def _large_images(args, device, dtype) -> list[tuple[str, torch.Tensor]]:
     ``--lr-photos`` (real photos used as the LR input as they are)."""
     out = []
     g = torch.Generator().manual_seed(0)
-    for size in args.synthetic_sizes:
-        out.append((f"random {size}x{size}", torch.rand(1, 3, size, size, generator=g)))
+    for w, h in args.synthetic_sizes:
+        out.append((f"random {w}x{h}", torch.rand(1, 3, h, w, generator=g)))
     for path in args.lr_photos:
         rgb = to_float01(read_image(path).rgb)
         lq = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float()
@@ -406,7 +403,7 @@ def synthetic(model, roi: int, args, device, dtype) -> list[dict]:
         H, W = lq.shape[-2:]
         one = torch.tensor([[(W - roi) // 2, (H - roi) // 2, roi, roi]], device=device)
         many = _random_boxes(H, W, roi, max(args.multi_roi), 0, device)
-        for boxes in (one, many):
+        for boxes in (one, many) if len(many) > 1 else (one,):
             for m in LARGE_METHODS:
                 try:
                     r = measure(lambda m=m, b=boxes, x=lq: _run_large(model, m, x, b, args),
@@ -416,6 +413,7 @@ def synthetic(model, roi: int, args, device, dtype) -> list[dict]:
                     r, err = dict(ms=None, peak_mem_mb=None), str(e).splitlines()[0][:120]
                     if device.type == "cuda":
                         torch.cuda.empty_cache()
+                r.pop("output", None)
                 rows.append(dict(image=label, lr_size=f"{W}x{H}", n_rois=len(boxes), method=m,
                                  error=err, **r))  # fmt: skip
         del lq
@@ -517,6 +515,19 @@ def to_markdown(report: dict) -> str:
 
 
 # ---------------------------------------------------------------- CLI ------------------------
+def _size_arg(text: str) -> tuple[int, int]:
+    """argparse ``type`` of ``--synthetic-sizes``: ``N`` or ``WxH`` -> (W, H)."""
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+        if len(parts) == 1:
+            parts *= 2
+        if len(parts) != 2 or min(parts) < 1:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or WxH (positive), got {text!r}") from None
+    return parts[0], parts[1]
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="clsr-bench",
@@ -578,9 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--synthetic-sizes",
         nargs="*",
-        type=int,
+        type=_size_arg,
         default=[],
-        help="also time random LR images of these sizes (e.g. 512 2048)",
+        help="also time random LR images of these sizes: N (N x N) or WxH (e.g. 512 1000x750)",
     )
     ap.add_argument(
         "--lr-photos",

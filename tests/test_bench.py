@@ -99,6 +99,7 @@ def test_methods_shapes_and_measure():
         torch.testing.assert_close(outs["clsr"], model.decode(cache, boxes))
     r = measure(lambda: run_method(model, "post", lq, boxes), torch.device("cpu"), 0, 2)
     assert r["ms"] > 0 and (r["peak_mem_mb"] is None or r["peak_mem_mb"] >= 0)
+    assert torch.equal(r["output"], outs["post"])  # the last timed call's result
     with pytest.raises(ValueError, match="Unknown method"):
         run_method(model, "nope", lq, boxes)
 
@@ -166,10 +167,10 @@ def test_large_images_random_and_real_photos(tmp_path):
     cv2.imwrite(str(photo), (rng.random((40, 52, 3)) * 255).astype(np.uint8))
     argv = ["--opt", opt, "--weights", weights, "--roi", "12", "--out", str(tmp_path / "o"),
             "--device", "cpu", "--repeats", "1", "--warmup", "0", "--multi-roi", "1", "3",
-            "--synthetic-sizes", "36", "--lr-photos", str(photo), "--no-flops"]  # fmt: skip
+            "--synthetic-sizes", "36x30", "--lr-photos", str(photo), "--no-flops"]  # fmt: skip
     assert main(argv) == 0
     rows = json.loads((tmp_path / "o" / "bench.json").read_text())["synthetic"]
-    assert {(r["image"], r["lr_size"]) for r in rows} == {("random 36x36", "36x36"),
+    assert {(r["image"], r["lr_size"]) for r in rows} == {("random 36x30", "36x30"),
                                                           ("photo.png", "52x40")}  # fmt: skip
     assert {(r["n_rois"], r["method"]) for r in rows} == {
         (n, m) for n in (1, 3) for m in (*METHODS, "clsr_infer")

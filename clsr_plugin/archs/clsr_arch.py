@@ -97,10 +97,11 @@ class CLSR(nn.Module):
     Args:
         backbone: backbone config, ``{'type': <MSRResNet|EDSR|RCAN|SwinIR|CARN|CARN_M>, ...}``
             with the backbone's own constructor kwargs.
-        roi_pad: LR pixels of real context around the ROI fed to the base branch. Default: 8.
+        roi_pad: LR pixels of real context around the ROI fed to the base branch. Default: 4
+            (with 64 GCM patches: R1's quality at about half its cost, docs/RESULTS.md).
         pim: PIM options ``{channel_ratio: 0.1, min_channels: 8}``; ``false`` or
             ``{enabled: false}`` disables the PIM. Default: enabled with defaults.
-        gcm: GCM options ``{patch_size: 6, num_patches: 256, num_heads: 4,
+        gcm: GCM options ``{patch_size: 6, num_patches: 64, num_heads: 4,
             extractor_stages: 1, stage: null, down_factor: 2, beta_init: 10,
             selection: strided, near_patches: null}`` (``selection: topk``: per-ROI patches by
             similarity, see ``clsr_plugin.archs.gcm``); ``false`` or
@@ -119,7 +120,7 @@ class CLSR(nn.Module):
     def __init__(
         self,
         backbone: dict,
-        roi_pad: int = 8,
+        roi_pad: int = 4,
         pim: dict | bool | None = None,
         gcm: dict | bool | None = None,
         context: str = "image",

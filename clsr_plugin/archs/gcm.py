@@ -162,7 +162,7 @@ class GlobalContextModule(nn.Module):
         base: the base branch (G is initialised from its weights).
         num_stages: stages of the base branch (to validate ``stage``).
         patch_size: r. Default: 6.
-        num_patches: N, patches kept per context. Default: 256.
+        num_patches: N, patches kept per context. Default: 64.
         num_heads: attention heads (must divide C). Default: 4.
         extractor_stages: backbone stages in G. Default: 1.
         stage: base stage after which the GCM is fused (None: ``extractor_stages - 1``).
@@ -180,7 +180,7 @@ class GlobalContextModule(nn.Module):
         base: nn.Module,
         num_stages: int,
         patch_size: int = 6,
-        num_patches: int = 256,
+        num_patches: int = 64,
         num_heads: int = 4,
         extractor_stages: int = 1,
         stage: int | None = None,

@@ -76,6 +76,8 @@ RUNS: dict[str, Run] = {
               baselines=True),
     "r8": Run("R8: R5 with roi_pad 0 (the bare ROI, the paper's pre-cropping window)",
               gcm={"num_patches": 64}, network={"roi_pad": 0}, baselines=True),
+    "r9": Run("R9: roi_pad 2 with GCM k = 32 (at or below the paper's GFLOPs on BSD100)",
+              gcm={"num_patches": 32}, network={"roi_pad": 2}, baselines=True),
 }  # fmt: skip
 
 #: budget -> training settings shared by every run

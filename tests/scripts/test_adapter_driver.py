@@ -21,6 +21,7 @@ def _strip(opt):
     opt.pop("name")
     opt["network_g"].pop("context")
     opt["network_g"].pop("gcm")
+    opt["network_g"].pop("roi_pad")
     for key in ("lq_size", "roi_size", "roi_placement"):
         opt["datasets"]["train"].pop(key)
     return opt
@@ -36,6 +37,10 @@ def test_runs_share_everything_but_what_the_table_varies(budget):
     assert gcm["r5"] == dict(gcm["r1"], num_patches=64)
     assert gcm["r6"] == dict(gcm["r1"], num_patches=64, selection="topk")
     assert opts["r1"]["datasets"]["train"] == opts["r6"]["datasets"]["train"]
+    pads = {r: o["network_g"]["roi_pad"] for r, o in opts.items()}
+    assert pads == dict.fromkeys(pads, 8) | {"r7": 4, "r8": 0, "r9": 2}  # cost rows (issue 14)
+    assert gcm["r9"] == dict(gcm["r1"], num_patches=32)
+    assert gcm["r7"] == gcm["r8"] == gcm["r5"]
     r1, r2, r3 = opts["r1"], opts["r2"], opts["r3"]
     assert r1["network_g"]["context"] == "image" and r2["network_g"]["context"] == "window"
     assert r1["datasets"]["train"] == r2["datasets"]["train"]  # same data, seed, sampling
