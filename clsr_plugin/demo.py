@@ -196,12 +196,14 @@ def demo_sheet(hr_path: str, clsr_net, backbone_net, roi: int, n_rois: int) -> n
     import torch
     from torch.nn import functional as F
 
-    from clsr_plugin.bench import prepare_image
-    from clsr_plugin.models.roi_restore import restore_rois
+    from clsr_plugin.evaluation.benchmark import prepare_image
+    from clsr_plugin.evaluation.engine import restore_rois
+    from clsr_plugin.evaluation.methods import METHODS
     from clsr_plugin.utils.comparison_sheet import comparison_sheet, textured_rois, tile_psnr
     from clsr_plugin.utils.image_io import from_float01, tensor_to_image
 
     scale = int(clsr_net.scale)
+    shown = ("pre_pad", "post", "clsr")
     lq, hr, boxes = prepare_image(hr_path, scale, roi)
     picks = textured_rois(from_float01(tensor_to_image(lq)), boxes.tolist(), n_rois)
     rois = boxes[picks]
@@ -214,12 +216,12 @@ def demo_sheet(hr_path: str, clsr_net, backbone_net, roi: int, n_rois: int) -> n
         s = scale
         gt = from_float01(hr[y * s : (y + h) * s, x * s : (x + w) * s])
         tiles = [from_float01(tensor_to_image(up[..., y * s : (y + h) * s, x * s : (x + w) * s]))]
-        tiles += [from_float01(tensor_to_image(outs[m][i])) for m in ("pre_pad", "post", "clsr")]
+        tiles += [from_float01(tensor_to_image(outs[m][i])) for m in shown]
         rows.append(tiles + [gt])
         psnrs.append([tile_psnr(t, gt) for t in tiles] + [None])
     return comparison_sheet(
         rows,
-        ["bicubic", "pre", "post", "CLSR", "GT"],
+        ["bicubic", *(METHODS[m].short for m in shown), "GT"],
         overview=from_float01(hr),
         boxes=[[v * scale for v in b] for b in rois.tolist()],
         psnrs=psnrs,

@@ -190,19 +190,18 @@ def clsr_macs(
     model: nn.Module,
     context_hw: tuple[int, int],
     roi_hw: tuple[int, int],
-    n_rois: int = 1,
 ) -> dict[str, float]:
     """Per-ROI MACs of a CLSR model and of its pre/post-cropping baselines.
 
     The ROI is placed in the middle of the context (away from borders, so the base window has
-    its full padding). Context work (GCM extractor, PIM) is counted once per image and also
-    amortised over ``n_rois``.
+    its full padding). Context work (GCM extractor, PIM) is counted once per image; the cost per
+    ROI of each method, amortised over the ROIs of an image, is
+    :meth:`clsr_plugin.evaluation.methods.Method.macs_per_roi` of these counts.
 
     Args:
         model: a ``CLSR`` instance.
         context_hw: LR context (image) size (H, W).
         roi_hw: ROI size (h, w) in LR pixels.
-        n_rois: ROIs per image for the amortised numbers.
 
     Returns:
         MAC counts: ``pre_nopad`` (backbone on the bare ROI), ``pre_pad`` (backbone on the
@@ -211,9 +210,9 @@ def clsr_macs(
         ``clsr_decode`` (per ROI: base + GCM query/attention + fusion), ``clsr_decode_base`` /
         ``clsr_decode_gcm`` (that split; of the GCM's part, ``clsr_decode_select`` is
         ``selection: topk``'s patch scoring), ``clsr_context`` (once per image) with
-        ``clsr_context_gcm`` / ``clsr_context_pim``, ``clsr_per_roi`` (= decode + context / n)
-        and the inputs. With ``topk``, G runs per ROI on its selected patches (in decode):
-        ``clsr_per_roi`` is then exact ROI by ROI and an upper bound for a batch of ROIs, which
+        ``clsr_context_gcm`` / ``clsr_context_pim``, and the inputs. With ``topk``, G runs per
+        ROI on its selected patches (in decode): the CLSR cost per ROI is then exact ROI by
+        ROI and an upper bound for a batch of ROIs, which
         shares the G work of the patches they select in common. The descriptors are
         element-wise arithmetic, which the counter does not count (about 3 per pixel).
     """
@@ -221,8 +220,6 @@ def clsr_macs(
     h, w = map(int, roi_hw)
     if not (0 < h <= H and 0 < w <= W):
         raise ValueError(f"ROI size {roi_hw} does not fit the context {context_hw}")
-    if n_rois < 1:
-        raise ValueError(f"n_rois must be >= 1, got {n_rois}")
     p = next(model.parameters())
     lq = torch.zeros(1, 3, H, W, dtype=p.dtype, device=p.device)
     boxes = _boxes([((W - w) // 2, (H - h) // 2, w, h)], p.device)
@@ -236,7 +233,6 @@ def clsr_macs(
         "roi_h": h,
         "roi_w": w,
         "roi_pad": int(model.roi_pad),
-        "n_rois": int(n_rois),
         "pre_nopad": base_only(boxes, 0),
         "pre_pad": base_only(boxes, None),
         "post": base_only(_boxes([(0, 0, W, H)], p.device), 0),
@@ -259,8 +255,6 @@ def clsr_macs(
     out["clsr_decode_gcm"] = dec.get("gcm", 0)  # 0: no GCM
     out["clsr_decode_select"] = dec.get("gcm.select", 0)  # 0: strided selection
     out["clsr_decode_base"] = dec[""] - out["clsr_decode_gcm"]
-    out["clsr_per_roi"] = out["clsr_decode"] + out["clsr_context"] / n_rois
-    out["post_per_roi"] = out["post"] / n_rois
     return out
 
 

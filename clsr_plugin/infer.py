@@ -39,8 +39,9 @@ import torch
 import torch.nn.functional as F
 
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
+from clsr_plugin.archs.roi import padded_window
 from clsr_plugin.data.image_checks import image_hw
-from clsr_plugin.data.roi import padded_window
+from clsr_plugin.evaluation.methods import get_method
 from clsr_plugin.inference.api import (
     DEFAULT_CONTEXT_WINDOW,
     DEFAULT_PIM_TILE,
@@ -246,7 +247,7 @@ def precrop_roi(model: torch.nn.Module, lr: np.ndarray, box: Box) -> np.ndarray:
     t = crop_to_tensor(lr, box, p.dtype, p.device)
     boxes = torch.tensor([[0, 0, box[2], box[3]]], dtype=torch.long, device=p.device)
     with autocast_for(model):
-        return tensor_to_image(model.base_only(t, boxes, roi_pad=0))
+        return tensor_to_image(get_method("pre_nopad").restore(model, t, boxes, 1, False)[0])
 
 
 def psnr(a: np.ndarray, b: np.ndarray, bit_depth: int) -> float:

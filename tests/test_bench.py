@@ -8,7 +8,10 @@ import pytest
 import torch
 from _clsr_tiny import TINY_OPT, tiny_clsr, write_checkpoint
 
-from clsr_plugin.bench import METHODS, main, measure, run_method
+from clsr_plugin.bench import main
+from clsr_plugin.evaluation.benchmark import run_method
+from clsr_plugin.evaluation.methods import METHODS
+from clsr_plugin.evaluation.timing import measure
 
 METHOD_FIELDS = {
     "psnr_roi_mean", "ssim_roi_mean", "psnr_image_pooled", "ssim_image_pooled", "rois",
@@ -143,7 +146,7 @@ def test_adapter_without_options(tmp_path, capsys):
 
 
 def test_untrained_clsr_is_labelled_as_padded_precropping(report, tmp_path, capsys):
-    from clsr_plugin.bench import UNTRAINED_LABEL
+    from clsr_plugin.evaluation.report import UNTRAINED_LABEL
 
     rep, md = report  # made with a fresh (untrained) CLSR
     assert rep["config"]["context_untrained"] is True

@@ -7,6 +7,7 @@ import torch
 from _clsr_tiny import tiny_clsr
 
 from clsr_plugin.archs.adapters import get_adapter
+from clsr_plugin.evaluation.methods import get_method
 from clsr_plugin.flops import (
     PAPER_BACKBONES,
     backbone_macs,
@@ -58,8 +59,8 @@ def test_callable_needs_owner():
 
 def test_clsr_split_and_amortisation():
     model = tiny_clsr()
-    one = clsr_macs(model, (40, 56), (12, 12), n_rois=1)
-    many = clsr_macs(model, (40, 56), (12, 12), n_rois=10)
+    one = clsr_macs(model, (40, 56), (12, 12))
+    clsr, post = get_method("clsr"), get_method("post")
     # baselines are the backbone on 12x12, the 20x20 padded window, the whole 40x56 image;
     # on the padded window the tail runs on the ROI plus its margin only (16x16 for MSRResNet)
     adapter = get_adapter("MSRResNet")(model.base)
@@ -81,9 +82,13 @@ def test_clsr_split_and_amortisation():
     # per-ROI decode: base on the padded window plus GCM attention and 1x1 fusions
     assert one["clsr_decode_gcm"] > 0
     assert one["pre_pad"] <= one["clsr_decode_base"] < 1.1 * one["pre_pad"]
-    assert one["clsr_per_roi"] == one["clsr_decode"] + one["clsr_context"]
-    assert many["clsr_per_roi"] == pytest.approx(one["clsr_decode"] + one["clsr_context"] / 10)
-    assert many["post_per_roi"] == pytest.approx(one["post"] / 10)
+    # the one amortisation: once-per-image work shared by the n ROIs of an image
+    assert clsr.macs_per_roi(one) == one["clsr_decode"] + one["clsr_context"]
+    assert clsr.macs_per_roi(one, 10) == pytest.approx(
+        one["clsr_decode"] + one["clsr_context"] / 10
+    )
+    assert post.macs_per_roi(one, 10) == pytest.approx(one["post"] / 10)
+    assert get_method("pre_pad").macs_per_roi(one, 10) == one["pre_pad"]
 
 
 def test_topk_moves_g_into_the_per_roi_cost():
@@ -104,7 +109,7 @@ def test_clsr_macs_rejects_bad_sizes():
     with pytest.raises(ValueError, match="does not fit"):
         clsr_macs(model, (10, 10), (12, 12))
     with pytest.raises(ValueError, match="n_rois"):
-        clsr_macs(model, (20, 20), (12, 12), n_rois=0)
+        get_method("clsr").macs_per_roi(clsr_macs(model, (20, 20), (12, 12)), 0)
 
 
 @pytest.mark.parametrize("training", [True, False])

@@ -239,7 +239,7 @@ def test_equals_localsr_model_validation_path(model, image, tmp_path):
     """The API and the bench's baselines equal ``LocalSRModel.restore_rois`` (validation)."""
     from basicsr.models import build_model
 
-    from clsr_plugin.bench import run_method
+    from clsr_plugin.evaluation.benchmark import run_method
 
     opt = dict(name="val", model_type="LocalSRModel", scale=4, num_gpu=0, is_train=False,
                dist=False, rank=0, world_size=1, network_g=dict(TINY_OPT),

@@ -2,7 +2,7 @@
 
 The base branch is the backbone module itself (``self.base``; state-dict keys
 ``base.<backbone keys>``), run through its adapter on the base window of each ROI (the ROI plus
-``roi_pad`` real LR pixels, clamped to the image by shifting; see ``clsr_plugin.data.roi``) and
+``roi_pad`` real LR pixels, clamped to the image by shifting; see ``clsr_plugin.archs.roi``) and
 cropped back to the ROI. After every stage the PIM adds its cropped context features; after one
 stage the GCM adds attention over context patches. Both enter through zero-initialised layers,
 so a fresh CLSR returns exactly ``base_only`` (the backbone on the padded window).
@@ -32,7 +32,7 @@ from clsr_plugin.archs.adapters import BackboneAdapter, get_adapter
 from clsr_plugin.archs.crop import crop_windows
 from clsr_plugin.archs.gcm import GCMCache, GlobalContextModule
 from clsr_plugin.archs.pim import ProximityIntegrationModule
-from clsr_plugin.data.roi import check_boxes, padded_windows
+from clsr_plugin.archs.roi import check_boxes, padded_windows
 
 
 @dataclass
@@ -112,6 +112,7 @@ class CLSR(nn.Module):
 
     Attributes:
         scale: the backbone's upscale factor s.
+        num_stages: stages of the base branch (fusion points).
         base: the backbone module (the base branch).
         pim: :class:`ProximityIntegrationModule` or None.
         gcm: :class:`GlobalContextModule` or None.
@@ -140,7 +141,7 @@ class CLSR(nn.Module):
         self._base: BackboneAdapter = adapter_cls(self.base)
         self.scale = self._base.scale
         self.in_channels = self._base.in_channels
-        stages = self._base.num_stages
+        self.num_stages = stages = self._base.num_stages
 
         pim_opts = _branch_options(pim, "pim", _PIM_KEYS)
         self.pim = (
@@ -180,17 +181,27 @@ class CLSR(nn.Module):
         cache = self._encode(lq, with_context_sr=self.training)
         return self._decode(cache, boxes, index), cache.context_sr
 
-    def encode_context(self, lq: Tensor, with_context_sr: bool = False) -> ContextCache:
+    def encode_context(
+        self,
+        lq: Tensor,
+        with_context_sr: bool = False,
+        pim_features: Callable[[nn.Module, Tensor], list[Tensor]] | None = None,
+    ) -> ContextCache:
         """All context work, once per image.
 
         Args:
             lq: (1, in, H, W) context (B > 1 contexts of one size also work; then ``decode``
                 needs ``batch_index``).
             with_context_sr: also run the PIM tail (HR context output).
+            pim_features: computes the PIM's per-stage features as ``fn(pim, lq)`` instead of
+                one pass (e.g. ``clsr_plugin.inference.tiling``'s tiles); no HR context then.
         """
         self._check_lq(lq)
         if self.context == "window":  # the context work is per ROI window, done in decode
             return ContextCache(lq, None, None, None)
+        if pim_features is not None and self.pim is not None:
+            gcm = self.gcm.encode(lq) if self.gcm is not None else None
+            return ContextCache(lq, pim_features(self.pim, lq), gcm, None)
         return self._encode(lq, with_context_sr)
 
     def decode(
@@ -361,7 +372,7 @@ class CLSR(nn.Module):
             )
         if min(lq.shape) == 0:
             raise ValueError(f"lq is empty: shape {tuple(lq.shape)}.")
-        dtype = self.base.conv_first.weight.dtype
+        dtype = self._base.dtype
         if lq.dtype != dtype and not torch.is_autocast_enabled(lq.device.type):
             raise ValueError(f"lq dtype {lq.dtype} does not match the model's dtype {dtype}.")
 

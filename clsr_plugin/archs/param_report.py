@@ -64,7 +64,7 @@ def report(pim: dict, gcm: dict) -> list[dict]:
         rows.append(
             dict(
                 name=name,
-                stages=model._base.num_stages,
+                stages=model.num_stages,
                 base=base,
                 gcm=gcm_all,
                 g=g,

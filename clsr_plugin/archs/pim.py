@@ -57,6 +57,20 @@ class ProximityIntegrationModule(nn.Module):
             zero_module(nn.Conv2d(self.channels, self.channels, 1)) for _ in range(num_stages)
         )
 
+    @property
+    def pad_multiple(self) -> int:
+        """Inputs are padded to multiples of this (the backbone's, e.g. SwinIR's window)."""
+        return self._adapter.pad_multiple
+
+    @property
+    def in_channels(self) -> int:
+        """Input image channels."""
+        return self._adapter.in_channels
+
+    def features(self, lq: Tensor) -> Tensor:
+        """Last-stage features of the slim backbone, (B, in, H, W) -> (B, c', H, W)."""
+        return self._adapter.features(lq)
+
     def encode(self, lq: Tensor, with_output: bool) -> tuple[list[Tensor], Tensor | None]:
         """Run the slim backbone over the contexts.
 

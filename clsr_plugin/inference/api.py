@@ -304,7 +304,7 @@ def upscale_rois(
         merge_windows: share one context among ROIs whose windows overlap (default); False
             gives every ROI its own window.
         share_windows: ROIs whose padded base windows overlap share one base-branch pass
-            (default; :func:`clsr_plugin.models.roi_restore.decode_rois`): many ROIs never cost
+            (default; :func:`clsr_plugin.evaluation.engine.decode_rois`): many ROIs never cost
             more than the image; False decodes ROI by ROI (the validation path exactly).
 
     Returns:
@@ -313,7 +313,7 @@ def upscale_rois(
     Raises:
         ValueError: a ROI outside the image / of zero or negative size, or a bad image.
     """
-    from clsr_plugin.models.roi_restore import decode_rois  # (models import inference)
+    from clsr_plugin.evaluation.engine import decode_rois  # (models import inference)
 
     arr = _as_array(image)
     if isinstance(arr, torch.Tensor):

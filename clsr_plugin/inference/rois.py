@@ -1,6 +1,6 @@
 """ROI input for inference: parsing (CLI strings, JSON), validation and context windows.
 
-Boxes are ``(x, y, w, h)`` in LR pixels (``clsr_plugin.data.roi``'s convention); validation and
+Boxes are ``(x, y, w, h)`` in LR pixels (``clsr_plugin.archs.roi``'s convention); validation and
 the clamp-by-shifting window maths are that module's (:func:`check_box`,
 :func:`padded_window`), reused here, not re-implemented.
 
@@ -19,7 +19,7 @@ import math
 import os
 from collections.abc import Sequence
 
-from clsr_plugin.data.roi import check_box, padded_window
+from clsr_plugin.archs.roi import check_box, padded_window
 
 Box = tuple[int, int, int, int]
 

@@ -37,18 +37,17 @@ def receptive_field(pim: nn.Module, limit: int = RF_LIMIT) -> int:
     field of a convolutional net. Returns ``limit`` when the
     field reaches the probe's border (global or very wide operations).
     """
-    adapter = pim._adapter
     p = next(pim.parameters())
     size = 2 * limit + 1
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(1, adapter.in_channels, size, size, generator=g).to(p.device)
-    net = adapter.net
+    x = torch.rand(1, pim.in_channels, size, size, generator=g).to(p.device)
+    net = pim.net
     dtype = p.dtype
     net.float()
     try:
         with torch.enable_grad():
             x.requires_grad_(True)
-            feat = adapter.features(x)
+            feat = pim.features(x)
             feat[0, :, limit, limit].sum().backward()
         mask = x.grad.abs().sum((0, 1)) > 0
     finally:
@@ -75,7 +74,7 @@ def pim_features_tiled(pim: nn.Module, lq: Tensor, tile: int, halo: int) -> list
     """
     if tile < 1 or halo < 0:
         raise ValueError(f"tile must be >= 1 and halo >= 0, got tile={tile}, halo={halo}")
-    m = int(pim._adapter.pad_multiple)
+    m = int(pim.pad_multiple)
     tile, halo = -(-tile // m) * m, -(-halo // m) * m
     B, _, H, W = lq.shape
     out: list[Tensor] | None = None
@@ -109,6 +108,6 @@ def encode_context_tiled(
         return model.encode_context(lq)
     if halo is None:
         halo = receptive_field(model.pim)
-    gcm = model.gcm.encode(lq) if model.gcm is not None else None
-    feats = pim_features_tiled(model.pim, lq, tile, halo)
-    return ContextCache(lq, feats, gcm, None)
+    return model.encode_context(
+        lq, pim_features=lambda pim, x: pim_features_tiled(pim, x, tile, halo)
+    )

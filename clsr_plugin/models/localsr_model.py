@@ -19,23 +19,20 @@ from tqdm import tqdm
 
 from clsr_plugin.archs import load_backbone_weights
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
-from clsr_plugin.models.roi_crops import crop_rois
-from clsr_plugin.models.roi_flops import METHODS as COST_METHODS
-from clsr_plugin.models.roi_flops import RoiCostCounter
-from clsr_plugin.models.roi_metrics import PSNR_CAP, RoiMetricAccumulator, check_metric_opts
-from clsr_plugin.models.roi_restore import RESTORE_METHODS, restore_rois
+from clsr_plugin.evaluation.engine import restore_rois
+from clsr_plugin.evaluation.methods import METHODS
+from clsr_plugin.evaluation.roi_cost import AMORTISED, RoiCostCounter, cost_methods
+from clsr_plugin.evaluation.roi_crops import crop_rois
+from clsr_plugin.evaluation.roi_metrics import PSNR_CAP, RoiMetricAccumulator, check_metric_opts
 from clsr_plugin.utils import adapter_file
 from clsr_plugin.utils.atomic import write_text
 from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint, unsafe_pickle_opt
 from clsr_plugin.utils.comparison_sheet import comparison_sheet, textured_rois, tile_psnr
 
-_SHEET_LABELS = {
-    "bicubic": "bicubic",
-    "pre_pad": "pre",
-    "post": "post",
-    "clsr": "CLSR",
-    "gt": "GT",
-}
+
+def _sheet_label(column: str) -> str:
+    """Column label of the validation sheet: a method's short label, or bicubic / GT."""
+    return {"bicubic": "bicubic", "gt": "GT"}.get(column) or METHODS[column].short
 
 
 @MODEL_REGISTRY.register()
@@ -66,12 +63,12 @@ class LocalSRModel(SRModel):
       model's ``roi_pad`` = ``pre_pad``, and with 0 = ``pre_nopad``) and post-cropping
       (``post``: the backbone on the whole LR image, then cropped).
     * ``val.flops`` (default = ``val.baselines``): MACs per ROI of each method
-      (:mod:`clsr_plugin.models.roi_flops`).
+      (:mod:`clsr_plugin.evaluation.roi_cost`).
     * ``val.per_roi`` (default false): also write ``rois_<dataset>.json`` next to the metrics
       JSON: per image its size, ROI boxes and each method's per-ROI MSE and PSNR (for
       breakdowns by ROI position or image).
     * ``val.roi_batch`` (default 64): ROIs decoded per batch; ``val.psnr_cap`` (default 100 dB):
-      see :mod:`clsr_plugin.models.roi_metrics`; ``val.sheet_rois`` (default 4): ROIs per
+      see :mod:`clsr_plugin.evaluation.roi_metrics`; ``val.sheet_rois`` (default 4): ROIs per
       comparison sheet written with ``save_img`` (the most textured ones, see
       :mod:`clsr_plugin.utils.comparison_sheet`).
 
@@ -79,7 +76,7 @@ class LocalSRModel(SRModel):
       ``crop_border``, ``test_y_channel``, ...), computed ROI by ROI and reported as the mean
       over ROIs beside the fixed protocol, as ``<method>/<metric name>``.
 
-    Validation metrics (:mod:`clsr_plugin.models.roi_metrics`) are named ``<method>/<metric>``
+    Validation metrics (:mod:`clsr_plugin.evaluation.roi_metrics`) are named ``<method>/<metric>``
     and go to the log, to tensorboard as ``metrics/<dataset>/<method>/<metric>`` and to
     ``metrics_<dataset>.json``. A CLSR whose context branches are untrained
     (:func:`~clsr_plugin.archs.clsr_arch.context_untrained`) is exactly ``pre_pad``: it is
@@ -290,7 +287,7 @@ class LocalSRModel(SRModel):
         roi_batch: int = 64,
         net: torch.nn.Module | None = None,
     ) -> dict[str, list[torch.Tensor]]:
-        """:func:`~clsr_plugin.models.roi_restore.restore_rois` with this model's network.
+        """:func:`~clsr_plugin.evaluation.engine.restore_rois` with this model's network.
 
         ``net`` defaults to the EMA network if any, else ``net_g`` (it must be in eval mode).
         """
@@ -337,14 +334,14 @@ class LocalSRModel(SRModel):
             # exactly pre_pad: reported under that name, not as CLSR (a CLSR built without
             # either branch, e.g. pim: false, gcm: false, is the backbone alone by design)
             get_root_logger().warning(f"Validation {dataset_name}: {UNTRAINED_WARNING}.")
-        methods = RESTORE_METHODS if baselines else ("clsr",)
-        cost_methods = COST_METHODS if baselines else ("clsr", "clsr_amortized")
+        methods = tuple(METHODS) if baselines else ("clsr",)
+        cost_rows = cost_methods() if baselines else ("clsr", AMORTISED)
         if untrained:
             methods = tuple(m for m in methods if m != "clsr") if baselines else ("pre_pad",)
-            cost_methods = tuple(m for m in cost_methods if not m.startswith("clsr"))
-            cost_methods = cost_methods or ("pre_pad",)
+            cost_rows = tuple(m for m in cost_rows if not m.startswith("clsr"))
+            cost_rows = cost_rows or ("pre_pad",)
         accs = {m: RoiMetricAccumulator(cap, self.val_metrics) for m in methods}
-        costs = {m: [] for m in cost_methods} if count_costs else {}
+        costs = {m: [] for m in cost_rows} if count_costs else {}
         have_gt = False
         per_roi = [] if val_opt.get("per_roi", False) else None
         was_training = net.training
@@ -510,7 +507,7 @@ class LocalSRModel(SRModel):
             overview, s = lq_img, 1
         sheet = comparison_sheet(
             rows,
-            [_SHEET_LABELS[c] for c in columns],
+            [_sheet_label(c) for c in columns],
             overview=overview,
             boxes=[[v * s for v in boxes[i]] for i in picks],
             psnrs=psnrs,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from clsr_plugin.models.roi_metrics import psnr_from_mse
+from clsr_plugin.evaluation.roi_metrics import psnr_from_mse
 
 #: distance-to-border bins in LR pixels: (label, low, high) with low <= d < high
 BINS = (("border", 0, 1), ("1-23", 1, 24), ("24-47", 24, 48), ("48+", 48, 10**9))

@@ -35,6 +35,8 @@ import yaml
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import breakdown  # noqa: E402
 
+from clsr_plugin.evaluation.methods import METHODS  # noqa: E402
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASE_OPT = osp.join(REPO, "options", "adapters", "clsr_msrresnet_adapters_x4.yml")
 RESULTS = osp.join(REPO, "docs", "results")
@@ -378,7 +380,7 @@ def markdown_table(data: dict) -> str:
     rows: dict[str, list[str]] = {}
     for run, entry in data["runs"].items():
         for ds, m in entry["metrics"].items():
-            methods = ["pre_nopad", "pre_pad", "post", "clsr"] if RUNS[run].baselines else ["clsr"]
+            methods = list(METHODS) if RUNS[run].baselines else ["clsr"]
             for meth in methods:
                 if f"{meth}/psnr_roi" not in m:
                     continue

@@ -46,8 +46,8 @@ def main() -> None:
     from basicsr.data import build_dataset
 
     import clsr_plugin  # noqa: F401
+    from clsr_plugin.evaluation.roi_crops import crop_rois
     from clsr_plugin.models.localsr_model import LocalSRModel
-    from clsr_plugin.models.roi_crops import crop_rois
 
     with open(args.opt) as f:
         opt = yaml.safe_load(f)

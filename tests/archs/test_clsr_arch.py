@@ -6,7 +6,7 @@ from clsr_testing import BACKBONES, make_clsr, perturb_zero_init
 from clsr_plugin.archs import load_backbone_weights
 from clsr_plugin.archs.adapters import get_adapter, mirror_pad
 from clsr_plugin.archs.clsr_arch import CLSR
-from clsr_plugin.data.roi import padded_window
+from clsr_plugin.archs.roi import padded_window
 
 H, W = 13, 11  # odd context, not a multiple of SwinIR's window
 

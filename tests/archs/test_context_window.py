@@ -4,7 +4,7 @@ import pytest
 import torch
 from clsr_testing import BACKBONES, make_clsr, perturb_zero_init
 
-from clsr_plugin.data.roi import padded_windows
+from clsr_plugin.archs.roi import padded_windows
 
 CNN = BACKBONES["MSRResNet"]
 

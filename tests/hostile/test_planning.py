@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from clsr_plugin.data.roi import padded_window
+from clsr_plugin.archs.roi import padded_window
 from clsr_plugin.inference.rois import _union, _worth_merging, context_windows, window_pad
 
 

@@ -12,8 +12,8 @@ from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 from basicsr.models import build_model
 from basicsr.utils import tensor2img
 
+from clsr_plugin.evaluation.roi_crops import crop_rois
 from clsr_plugin.losses.lambda_schedule import LambdaSchedule
-from clsr_plugin.models.roi_crops import crop_rois
 from clsr_plugin.utils.comparison_sheet import BOX_COLOUR
 
 

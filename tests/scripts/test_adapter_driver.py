@@ -107,7 +107,7 @@ def test_dry_run_prints_every_call_and_unknown_runs_fail(tmp_path, capsys):
     net = tmp_path / "w" / "cpu" / "r4" / "bench" / "network.yml"
     assert f"--opt {net}" in capsys.readouterr().out
     assert yaml.safe_load(net.read_text())["network_g"]["gcm"]["selection"] == "topk"
-    assert driver.main(["train", "r9", *args]) == 2
+    assert driver.main(["train", "r99", *args]) == 2
 
 
 def _rois_file(mses):

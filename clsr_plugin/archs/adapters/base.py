@@ -108,6 +108,11 @@ class BackboneAdapter(ABC):
         return int(self.net.upscale)
 
     @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the backbone's parameters."""
+        return next(self.net.parameters()).dtype
+
+    @property
     def pad_multiple(self) -> int:
         """Inputs are padded to multiples of this (1: any size)."""
         return 1

@@ -22,13 +22,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from clsr_plugin.evaluation.methods import METHODS, get_method
 from clsr_plugin.flops import clsr_macs
 
-METHODS = ("clsr", "clsr_amortized", "pre_pad", "pre_nopad", "post")
+#: the cost row of CLSR with its context shared by all ROIs of the image
+AMORTISED = "clsr_amortized"
+
+
+def cost_methods() -> tuple[str, ...]:
+    """The cost rows: every registered method (one ROI each) and :data:`AMORTISED`."""
+    return (*METHODS, AMORTISED)
 
 
 class RoiCostCounter:
-    """MACs per ROI for each method, cached by (method, image size, ROI size)."""
+    """MACs per ROI for each method (:meth:`Method.macs_per_roi`), the counts cached by
+    (image size, ROI size)."""
 
     def __init__(self) -> None:
         self._cache: dict[tuple, float] = {}
@@ -36,7 +44,7 @@ class RoiCostCounter:
     def image_costs(
         self, net: nn.Module, lq: torch.Tensor, rois: torch.Tensor
     ) -> dict[str, list[float]]:
-        """MACs of each ROI of one image under every method of :data:`METHODS`.
+        """MACs of each ROI of one image under every row of :func:`cost_methods`.
 
         Args:
             net: a CLSR network.
@@ -49,22 +57,16 @@ class RoiCostCounter:
         height, width = int(lq.shape[-2]), int(lq.shape[-1])
         sizes = [tuple(b) for b in rois[:, 2:].tolist()]
         for w, h in sorted(set(sizes)):
-            key = (height, width, w, h)
-            if ("decode",) + key not in self._cache:
-                f = clsr_macs(net, (height, width), (h, w))
-                self._cache[("clsr",) + key] = f["clsr_decode"] + f["clsr_context"]
-                self._cache[("decode",) + key] = f["clsr_decode"]
-                self._cache[("pre_pad",) + key] = f["pre_pad"]
-                self._cache[("pre_nopad",) + key] = f["pre_nopad"]
-                self._cache[("post", height, width)] = f["post"]
-        out: dict[str, list[float]] = {m: [] for m in METHODS}
+            if (height, width, w, h) not in self._cache:
+                self._cache[(height, width, w, h)] = clsr_macs(net, (height, width), (h, w))
         n = len(sizes)
+        names = cost_methods()
+        out: dict[str, list[float]] = {m: [] for m in names}
         for w, h in sizes:
-            key = (height, width, w, h)
-            clsr, decode = self._cache[("clsr",) + key], self._cache[("decode",) + key]
-            out["clsr"].append(clsr)
-            out["clsr_amortized"].append((clsr - decode) / n + decode)
-            out["pre_pad"].append(self._cache[("pre_pad",) + key])
-            out["pre_nopad"].append(self._cache[("pre_nopad",) + key])
-            out["post"].append(self._cache[("post", height, width)])
+            f = self._cache[(height, width, w, h)]
+            for m in names:
+                if m == AMORTISED:
+                    out[m].append(get_method("clsr").macs_per_roi(f, n))
+                else:  # one ROI; post: the whole image for it
+                    out[m].append(get_method(m).macs_per_roi(f, 1))
         return out

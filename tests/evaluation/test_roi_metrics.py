@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 
-from clsr_plugin.models.roi_metrics import RoiMetricAccumulator, psnr_from_mse
+from clsr_plugin.evaluation.roi_metrics import RoiMetricAccumulator, psnr_from_mse
 
 
 def _img(seed, shape=(32, 32, 3)):

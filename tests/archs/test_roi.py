@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from clsr_plugin.data.roi import check_boxes, padded_window, padded_windows
+from clsr_plugin.archs.roi import check_boxes, padded_window, padded_windows
 
 H, W = 20, 30
 

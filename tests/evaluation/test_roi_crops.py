@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from clsr_plugin.models.roi_crops import crop_rois
+from clsr_plugin.evaluation.roi_crops import crop_rois
 
 
 def test_one_box_per_image_and_shared_image():

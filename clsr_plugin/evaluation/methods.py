@@ -1,0 +1,124 @@
+"""The ROI restoration methods compared throughout the project, one registry entry each.
+
+A method is its restore function (one image's ROIs -> one HR tensor per ROI), its cost per ROI
+(from :func:`clsr_plugin.flops.clsr_macs`, with the once-per-image work amortised over the ROIs
+that share it) and its labels. Validation (LocalSRModel), clsr-bench, clsr-infer's sheet, the
+demo and the adapter driver read it; a new method (a GCM variant, a control) is one
+:func:`register_method` call.
+
+* ``pre_nopad`` / ``pre_pad``: the backbone alone on the bare ROI / on its padded window
+  (:meth:`CLSR.base_only` with roi_pad 0 / the model's);
+* ``post``: the backbone on the whole image (``base_only`` with a whole-image box, so backbones
+  that need padding get it), then cropped;
+* ``clsr``: :meth:`CLSR.encode_context` once, then :func:`~clsr_plugin.evaluation.engine.
+  decode_rois` (batches of one ROI size, or shared base windows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+#: ``restore(net, lq (1, 3, H, W), rois (n, 4), roi_batch, share_windows) -> [(3, sh, sw)] * n``
+Restore = Callable[[nn.Module, Tensor, Tensor, int, bool], list[Tensor]]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way of restoring ROIs.
+
+    Attributes:
+        name: the key in metrics, JSON and options (``pre_pad``, ...).
+        label: the row label of tables and plots.
+        short: the column label of comparison sheets.
+        restore: see :data:`Restore`.
+        image_work: the ``clsr_macs`` key of work done once per image (shared by its ROIs).
+        roi_work: the ``clsr_macs`` key of work done per ROI (None: none).
+    """
+
+    name: str
+    label: str
+    short: str
+    restore: Restore
+    roi_work: str | None = None
+    image_work: str | None = None
+
+    def macs_per_roi(self, macs: dict, n_rois: int = 1) -> float:
+        """MACs per ROI when ``n_rois`` ROIs of one image share the once-per-image work (the
+        one home of the amortisation; ``n_rois=1``: the cost of restoring one region)."""
+        if n_rois < 1:
+            raise ValueError(f"n_rois must be >= 1, got {n_rois}")
+        shared = macs[self.image_work] / n_rois if self.image_work else 0.0
+        return (macs[self.roi_work] if self.roi_work else 0.0) + shared
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register_method(method: Method) -> Method:
+    """Add ``method`` to :data:`METHODS` (names are unique)."""
+    if method.name in METHODS:
+        raise ValueError(f"Method {method.name!r} is registered already.")
+    METHODS[method.name] = method
+    return method
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name`` (``ValueError`` lists the known ones)."""
+    if name not in METHODS:
+        raise ValueError(f"Unknown method {name!r}; choose from {tuple(METHODS)}.")
+    return METHODS[name]
+
+
+def by_size(rois: Tensor, roi_batch: int) -> list[list[int]]:
+    """Indices of ``rois`` in batches of at most ``roi_batch`` ROIs of one size."""
+    if roi_batch < 1:
+        raise ValueError(f"roi_batch must be >= 1, got {roi_batch}.")
+    sizes = [tuple(b) for b in rois[:, 2:].tolist()]
+    batches = []
+    for size in sorted(set(sizes)):
+        index = [i for i, s in enumerate(sizes) if s == size]
+        batches += [index[a : a + roi_batch] for a in range(0, len(index), roi_batch)]
+    return batches
+
+
+def _base_only(roi_pad: int | None) -> Restore:
+    def restore(net, lq, rois, roi_batch, share_windows):
+        out: list = [None] * rois.shape[0]
+        for chunk in by_size(rois, roi_batch):
+            for i, sr in zip(chunk, net.base_only(lq, rois[chunk], roi_pad=roi_pad)):
+                out[i] = sr
+        return out
+
+    return restore
+
+
+def _post(net, lq, rois, roi_batch, share_windows):
+    from clsr_plugin.evaluation.roi_crops import crop_rois
+
+    height, width = lq.shape[-2:]
+    full = torch.tensor([[0, 0, width, height]], dtype=torch.long, device=lq.device)
+    sr = net.base_only(lq, full, roi_pad=0)
+    out: list = [None] * rois.shape[0]
+    for chunk in by_size(rois, roi_batch):
+        for i, crop in zip(chunk, crop_rois(sr, rois[chunk], int(net.scale))):
+            out[i] = crop
+    return out
+
+
+def _clsr(net, lq, rois, roi_batch, share_windows):
+    from clsr_plugin.evaluation.engine import decode_rois
+
+    return decode_rois(net, net.encode_context(lq), rois, roi_batch, share_windows)
+
+
+register_method(Method("pre_nopad", "Pre-cropping (no pad)", "pre (no pad)", _base_only(0),
+                       roi_work="pre_nopad"))  # fmt: skip
+register_method(Method("pre_pad", "Pre-cropping (model pad)", "pre", _base_only(None),
+                       roi_work="pre_pad"))  # fmt: skip
+register_method(Method("post", "Post-cropping", "post", _post, image_work="post"))
+register_method(Method("clsr", "CLSR", "CLSR", _clsr, roi_work="clsr_decode",
+                       image_work="clsr_context"))  # fmt: skip
