@@ -47,10 +47,6 @@ class LoadedImage:
     def width(self) -> int:
         return int(self.rgb.shape[1])
 
-    def to_float(self) -> np.ndarray:
-        """(H, W, 3) float32 RGB in [0, 1]."""
-        return to_float01(self.rgb)
-
 
 def list_images(paths: list[str]) -> list[str]:
     """Expand files and directories (non-recursive, sorted) into a list of image files.

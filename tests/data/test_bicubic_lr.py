@@ -1,7 +1,7 @@
 import numpy as np
+from _synthetic import synthetic_hr
 
 from clsr_plugin.data.bicubic_lr import downscale, lr_patch
-from clsr_plugin.data.synthetic import synthetic_hr
 
 
 def test_patch_equals_the_patch_of_the_downscaled_whole_image():

@@ -1,4 +1,4 @@
-"""Tiny synthetic SR datasets on disk (HR PNGs, MATLAB-bicubic LR) for tests and smoke runs.
+"""Tiny synthetic SR datasets on disk (HR PNGs, MATLAB-bicubic LR) for the tests.
 
 The images are random mixtures of oriented stripes, blobs and edges, so they have structure that
 repeats across the image (something for context to help with) and a network can learn from a
