@@ -28,31 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-#: Backbones of the paper's Table 1 (x4) as BasicSR ``network_g`` options, with the
-#: pre-cropping GFLOPs (24 x 24 ROI, 2 x MACs) the paper reports for them.
-PAPER_BACKBONES: dict[str, tuple[dict, float]] = {
-    "SRResNet": (dict(type="MSRResNet", num_feat=64, num_block=16, upscale=4), 2.93),
-    "RCAN": (
-        dict(type="RCAN", num_in_ch=3, num_out_ch=3, num_feat=64, num_group=10, num_block=20,
-             squeeze_factor=16, upscale=4),
-        18.38,
-    ),
-    "SwinIR": (
-        dict(type="SwinIR", upscale=4, img_size=48, window_size=8, img_range=1.0,
-             depths=[6] * 6, embed_dim=180, num_heads=[6] * 6, mlp_ratio=2,
-             upsampler="pixelshuffle", resi_connection="1conv"),
-        15.08,
-    ),
-    # The paper's lightweight SwinIR: depths/heads/width of SwinIR-light but the classical
-    # 'pixelshuffle' upsampler (num_feat 64). With 'pixelshuffledirect' it is 1.24 GFLOPs.
-    "SwinIR-light": (
-        dict(type="SwinIR", upscale=4, img_size=48, window_size=8, img_range=1.0,
-             depths=[6] * 4, embed_dim=60, num_heads=[6] * 4, mlp_ratio=2,
-             upsampler="pixelshuffle", resi_connection="1conv"),
-        2.11,
-    ),
-    "CARN": (dict(type="CARN_M", upscale=4), 0.65),
-}  # fmt: skip
+from clsr_plugin.archs.param_report import PAPER_BACKBONES
 
 
 class _Call(nn.Module):
@@ -150,38 +126,6 @@ def backbone_macs(net: nn.Module, height: int, width: int) -> int:
     return count_macs(net, (torch.zeros(1, 3, height, width, dtype=p.dtype, device=p.device),))
 
 
-def depth_extrapolated_macs(opt: dict, depth_key: str, height: int, width: int) -> int:
-    """Backbone MACs from two shallow copies, for deep models the tracer is slow on.
-
-    MACs are affine in the number of identical stages (``num_group`` of RCAN, ``num_block``,
-    the ``depths`` list of SwinIR with its ``num_heads``): ``M(D) = M(1) + (D - 1) * (M(2) -
-    M(1))``, exact when every stage has the same shape (as in all of the paper's backbones).
-
-    Args:
-        opt: backbone options.
-        depth_key: the key holding the stage count (int) or per-stage list.
-        height, width: input size.
-    """
-    full = opt[depth_key]
-    depth = len(full) if isinstance(full, (list, tuple)) else int(full)
-    if depth < 2:
-        return backbone_macs(build_backbone(opt), height, width)
-
-    def at(d: int) -> dict:
-        o = copy.deepcopy(opt)
-        if isinstance(full, (list, tuple)):
-            o[depth_key] = list(full[:d])
-            if isinstance(o.get("num_heads"), (list, tuple)):
-                o["num_heads"] = list(o["num_heads"][:d])
-        else:
-            o[depth_key] = d
-        return o
-
-    m1 = backbone_macs(build_backbone(at(1)), height, width)
-    m2 = backbone_macs(build_backbone(at(2)), height, width)
-    return m1 + (depth - 1) * (m2 - m1)
-
-
 def _boxes(boxes: Sequence[Sequence[int]], device: torch.device) -> torch.Tensor:
     return torch.as_tensor([list(map(int, b)) for b in boxes], dtype=torch.long, device=device)
 
@@ -277,6 +221,8 @@ def paper_table(roi: int = 24) -> list[dict[str, Any]]:
     """Pre-cropping MACs of :data:`PAPER_BACKBONES` at ``roi x roi`` next to the paper."""
     rows = []
     for name, (opt, paper) in PAPER_BACKBONES.items():
+        if paper is None:  # not in the paper's FLOPs column
+            continue
         macs = backbone_macs(build_backbone(opt), roi, roi)
         rows.append(
             dict(backbone=name, type=opt["type"], gmacs=macs / 1e9, gflops=gflops(macs),

@@ -9,9 +9,12 @@ Each step is a command-line tool (``python -m datasets_prep.<tool> --help``):
 * :mod:`datasets_prep.prepare_div2k`: the whole training pipeline (LR, sub-images, LMDBs).
 
 Every step skips work that is already done, resumes an interrupted run, writes files through a
-temporary name and an atomic rename, and never deletes a user's file.
+temporary name and an atomic rename, and never deletes a user's file. Image listing, reading,
+sizes, MATLAB bicubic and atomic writes are the package's own (see :mod:`datasets_prep.common`).
 """
 
-# basicsr 1.4.2 needs clsr_plugin's torchvision alias before its first import; importing the
-# plugin here makes every ``datasets_prep.<tool>`` module safe to import basicsr at top level.
-import clsr_plugin  # noqa: E402,F401
+# basicsr 1.4.2 needs the torchvision alias before its first import; installing it here makes
+# every ``datasets_prep.<tool>`` module safe to import basicsr at top level.
+from _clsr_plugin_autoload import install_torchvision_shim
+
+install_torchvision_shim()

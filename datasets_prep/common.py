@@ -1,113 +1,96 @@
-"""Shared plumbing of the preparation tools: listing, reading and atomically writing images,
-output-folder bookkeeping, parallel map with a progress bar, and the CLI error convention."""
+"""Shared plumbing of the preparation tools: the package's image listing, reading and atomic
+writing (:mod:`clsr_plugin.utils.image_io`, :mod:`clsr_plugin.data.image_checks`) with
+:class:`PrepError`, output-folder bookkeeping, parallel map with a progress bar, and the CLI
+error convention."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import os.path as osp
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from multiprocessing import Pool
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import cv2
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
-from clsr_plugin.data.image_checks import check_image_complete
-from clsr_plugin.utils.atomic import atomic_path
+from clsr_plugin.data import image_checks
+from clsr_plugin.utils import image_io
+from clsr_plugin.utils.atomic import write_text
 
-IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
 MARKER = ".datasets_prep.json"
 TMP_PREFIX = ".prep-tmp-"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class PrepError(ValueError):
     """Bad input for a preparation step; the message names the offending file or value."""
 
 
-def list_images(folder: str, what: str = "input") -> list[str]:
-    """Sorted image file names in ``folder`` (not recursive).
+def prep_errors(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``func`` (one of the package's readers) with its ``ValueError`` raised as
+    :class:`PrepError`, the message unchanged."""
 
-    Hidden files (``.name``, e.g. this package's markers) and sub-folders are ignored, as
-    BasicSR's ``scandir`` ignores them.
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return func(*args, **kwargs)
+        except PrepError:
+            raise
+        except ValueError as err:
+            raise PrepError(str(err)) from None
 
-    Raises:
-        PrepError: the folder is missing or empty, or holds a file that is not an image.
-    """
-    if not osp.isdir(folder):
-        raise PrepError(f"{what} folder not found: {folder}")
-    names = []
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.name.startswith(".") or not entry.is_file():
-            continue
-        if not entry.name.lower().endswith(IMG_EXTENSIONS):
-            raise PrepError(
-                f"not an image file: {entry.path} (expected one of {', '.join(IMG_EXTENSIONS)})"
-            )
-        names.append(entry.name)
-    if not names:
-        raise PrepError(f"{what} folder has no images: {folder}")
-    return names
+    return wrapper
+
+
+#: :func:`clsr_plugin.utils.image_io.image_names`; the tools pass ``strict=True``.
+image_names = prep_errors(image_io.image_names)
+#: :func:`clsr_plugin.data.image_checks.image_hw` (from the header).
+image_hw = prep_errors(image_checks.image_hw)
+#: :func:`clsr_plugin.data.image_checks.check_image_complete`.
+check_complete = prep_errors(image_checks.check_image_complete)
+_read_image = prep_errors(image_io.read_image)
+_write_image = prep_errors(image_io.write_image)
+
+
+def temp_name(path: str) -> str:
+    """The hidden temporary sibling a tool writes ``path`` through (removed on a re-run)."""
+    return osp.join(osp.dirname(path), f"{TMP_PREFIX}{os.getpid()}-{osp.basename(path)}")
 
 
 def load_bgr(path: str) -> tuple[np.ndarray, str | None]:
     """Read an 8-bit image as a BGR ``uint8`` array of shape (h, w, 3).
 
-    Grayscale images are replicated to three channels and an alpha channel is dropped, as
-    ``cv2.imread(path)`` (BasicSR's reader) does; the second return value says so (or is None).
+    Reads with :func:`clsr_plugin.utils.image_io.read_image`: grayscale images are replicated
+    to three channels and an alpha channel is dropped; the second return value says so (or is
+    None).
 
     Raises:
-        PrepError: the file cannot be decoded, or is not 8-bit.
+        PrepError: the file is truncated or cannot be decoded, or is not 8-bit.
     """
-    check_complete(path)
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise PrepError(f"cannot read image (corrupt or unsupported): {path}")
-    if img.dtype != np.uint8:
-        raise PrepError(f"only 8-bit images are supported, got {img.dtype}: {path}")
+    img = _read_image(path)
+    if img.bit_depth != 8:
+        raise PrepError(f"only 8-bit images are supported, got {img.rgb.dtype}: {path}")
     note = None
-    if img.ndim == 2 or img.shape[2] == 1:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if any(c.startswith("grayscale") for c in img.conversions):
         note = f"{osp.basename(path)} is grayscale: written as 3-channel (gray replicated)"
-    elif img.shape[2] == 4:
-        img = np.ascontiguousarray(img[:, :, :3])
+    elif any(c.startswith("RGBA") for c in img.conversions):
         note = f"{osp.basename(path)} has an alpha channel: dropped"
-    return img, note
-
-
-def check_complete(path: str) -> None:
-    """:func:`clsr_plugin.data.image_checks.check_image_complete` as a :class:`PrepError`."""
-    try:
-        check_image_complete(path)
-    except ValueError as err:
-        raise PrepError(str(err)) from None
-
-
-def image_hw(path: str) -> tuple[int, int]:
-    """(height, width) of an image from its header, without decoding the pixels."""
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except (OSError, SyntaxError) as err:
-        raise PrepError(f"cannot read image header (corrupt or unsupported): {path}") from err
-    return h, w
+    return np.ascontiguousarray(img.rgb[:, :, ::-1]), note
 
 
 def write_image_atomic(path: str, img: np.ndarray, compress_level: int = 3) -> None:
-    """Encode ``img`` (format from the extension of ``path``) and move it into place atomically,
-    so an interrupted run never leaves a truncated file under the final name."""
-    ext = osp.splitext(path)[1]
-    params = [cv2.IMWRITE_PNG_COMPRESSION, compress_level] if ext.lower() == ".png" else []
-    ok, buf = cv2.imencode(ext, img, params)
-    if not ok:
-        raise PrepError(f"cannot encode image as {ext}: {path}")
-    tmp = osp.join(osp.dirname(path), f"{TMP_PREFIX}{os.getpid()}-{osp.basename(path)}")
-    with atomic_path(path, tmp) as tmp_path, open(tmp_path, "wb") as f:
-        f.write(buf.tobytes())
+    """:func:`clsr_plugin.utils.image_io.write_image` through a hidden temporary name
+    (:func:`temp_name`), so an interrupted run never leaves a truncated file under the final
+    name and a re-run removes the leftover."""
+    _write_image(path, img, compress_level, temp_name(path))
 
 
 def prepare_output_dir(folder: str, params: dict[str, Any]) -> None:
@@ -138,8 +121,7 @@ def prepare_output_dir(folder: str, params: dict[str, Any]) -> None:
                 "refusing to write into it"
             )
     os.makedirs(folder, exist_ok=True)
-    with open(marker, "w") as f:
-        json.dump(params, f, indent=1, sort_keys=True)
+    write_text(marker, json.dumps(params, indent=1, sort_keys=True), temp_name(marker))
 
 
 def _init_worker() -> None:

@@ -36,7 +36,7 @@ from datasets_prep.common import (
     PrepError,
     check_complete,
     image_hw,
-    list_images,
+    image_names,
     run_cli,
 )
 from datasets_prep.pairs import check_pairs
@@ -51,7 +51,7 @@ def lmdb_keys(folder: str) -> tuple[list[str], list[str]]:
         PrepError: a stem is not ASCII, contains '.' or whitespace (BasicSR splits on them),
             or two files share a stem.
     """
-    names = list_images(folder)
+    names = image_names(folder, strict=True)
     keys = []
     for n in names:
         key = osp.splitext(n)[0]

@@ -26,7 +26,7 @@ from datasets_prep.common import (
     PrepError,
     add_workers_arg,
     image_hw,
-    list_images,
+    image_names,
     load_bgr,
     prepare_output_dir,
     report_notes,
@@ -121,7 +121,7 @@ def extract_subimages(
             raise PrepError(f"{name} must be >= {low}, got {val}")
     if mod_scale < 1:
         raise PrepError(f"mod_scale must be >= 1, got {mod_scale}")
-    names = list_images(in_dir)
+    names = image_names(in_dir, strict=True)
     jobs = []
     for n in names:
         stem = osp.splitext(n)[0]

@@ -14,16 +14,16 @@ import argparse
 import os.path as osp
 from functools import partial
 
-import numpy as np
 from basicsr.data.transforms import mod_crop
-from basicsr.utils.matlab_functions import imresize
 
+from clsr_plugin.data.bicubic_lr import downscale_uint8
 from datasets_prep.common import (
     PrepError,
     add_workers_arg,
     check_scale,
-    list_images,
+    image_names,
     load_bgr,
+    prep_errors,
     prepare_output_dir,
     report_notes,
     run_cli,
@@ -34,21 +34,9 @@ from datasets_prep.common import (
 DEFAULT_LR_TMPL = "{}x{scale}"
 
 
-def bicubic_downsample(img: np.ndarray, scale: int) -> np.ndarray:
-    """MATLAB-style bicubic downsampling of an 8-bit image.
-
-    Args:
-        img: uint8 array (h, w, c) with h and w multiples of ``scale``.
-        scale: downsampling factor.
-
-    Returns:
-        uint8 array (h / scale, w / scale, c).
-    """
-    h, w = img.shape[:2]
-    if h % scale or w % scale:
-        raise PrepError(f"image size {h}x{w} is not a multiple of scale {scale}: mod-crop first")
-    out = imresize(img.astype(np.float32) / 255.0, 1 / scale)
-    return np.clip((out * 255.0).round(), 0, 255).astype(np.uint8)
+#: MATLAB-style bicubic downsampling of an 8-bit image
+#: (:func:`clsr_plugin.data.bicubic_lr.downscale_uint8`).
+bicubic_downsample = prep_errors(downscale_uint8)
 
 
 def lr_name(hr_name: str, lr_tmpl: str, scale: int) -> str:
@@ -111,7 +99,7 @@ def generate_lr(
     _check_tmpl(lr_tmpl)
     if lr_dir is None and hr_mod_dir is None:
         raise PrepError("nothing to write: give an LR output folder and/or an HR mod-crop folder")
-    names = list_images(hr_dir, "HR")
+    names = image_names(hr_dir, "HR", strict=True)
     lr_names = [lr_name(n, lr_tmpl, scale) for n in names]
     mod_names = [osp.splitext(n)[0] + ".png" for n in names]
     for out in (lr_names, mod_names):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os.path as osp
 
-from datasets_prep.common import PrepError, image_hw, list_images
+from datasets_prep.common import PrepError, image_hw, image_names
 
 
 def check_pairs(
@@ -26,8 +26,8 @@ def check_pairs(
     Raises:
         PrepError: counts differ, an LR image is missing, or a size does not match.
     """
-    hr_names = list_images(hr_dir, "HR")
-    lr_names = list_images(lr_dir, "LR")
+    hr_names = image_names(hr_dir, "HR", strict=True)
+    lr_names = image_names(lr_dir, "LR", strict=True)
     if len(hr_names) != len(lr_names):
         raise PrepError(
             f"HR/LR count mismatch: {len(hr_names)} images in {hr_dir}, {len(lr_names)} in {lr_dir}"

@@ -137,7 +137,7 @@ def test_wheel_ships_every_options_file_and_the_demo_finds_them(wheel, tmp_path)
 
 
 def test_clsr_test_is_quiet_and_logs_banner_options_network_once(tmp_path):
-    from clsr_plugin.data.synthetic import write_synthetic_pairs
+    from _synthetic import write_synthetic_pairs
 
     hr, lr = write_synthetic_pairs(str(tmp_path / "data"), num_images=1, hr_size=(64, 64))
     backbone = dict(type="MSRResNet", num_feat=8, num_block=1, upscale=4)

@@ -18,7 +18,7 @@ from clsr_plugin.inference import (
     validate_rois,
 )
 from clsr_plugin.inference.tiling import pim_features_tiled, receptive_field
-from clsr_plugin.utils.image_io import image_to_tensor, read_image
+from clsr_plugin.utils.image_io import image_to_tensor, read_image, to_float01
 
 ROIS = [(0, 0, 12, 12), (20, 14, 12, 12), (58, 38, 12, 12), (3, 30, 8, 16), (61, 0, 9, 5)]
 
@@ -229,7 +229,7 @@ def test_read_image_conversions(tmp_path):
     cv2.imwrite(str(tmp_path / "d.png"), deep)
     img = read_image(str(tmp_path / "d.png"))
     assert img.bit_depth == 16 and any("16-bit" in c for c in img.conversions)
-    np.testing.assert_allclose(img.to_float(), deep[..., ::-1] / 65535.0, atol=1e-6)
+    np.testing.assert_allclose(to_float01(img.rgb), deep[..., ::-1] / 65535.0, atol=1e-6)
     (tmp_path / "t.png").write_text("not an image")
     with pytest.raises(ValueError, match="Not a readable image"):
         read_image(str(tmp_path / "t.png"))

@@ -7,11 +7,10 @@ import os.path as osp
 import pytest
 import torch
 import yaml
+from _synthetic import write_synthetic_pairs
 from basicsr.data import build_dataset
 from basicsr.models import build_model
 from basicsr.utils.options import ordered_yaml
-
-from clsr_plugin.data.synthetic import write_synthetic_pairs
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FILES = sorted(glob.glob(osp.join(ROOT, "options", "**", "*.yml"), recursive=True))

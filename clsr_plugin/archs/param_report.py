@@ -13,36 +13,39 @@ from torch import nn
 
 from clsr_plugin.archs.clsr_arch import CLSR
 
-_SWINIR = dict(type="SwinIR", upscale=4, window_size=8, img_range=1.0, mlp_ratio=2)
+_SWINIR = dict(type="SwinIR", upscale=4, img_size=48, window_size=8, img_range=1.0, mlp_ratio=2)
 
-#: the backbones of the paper's Table 1 at their published sizes (x4)
-PAPER_BACKBONES: dict[str, dict] = {
-    "MSRResNet 64x16": dict(type="MSRResNet", num_feat=64, num_block=16, upscale=4),
-    "EDSR 64x16": dict(
-        type="EDSR", num_in_ch=3, num_out_ch=3, num_feat=64, num_block=16, upscale=4
+#: The one table of the paper's backbones (x4) as BasicSR ``network_g`` options, with the
+#: pre-cropping GFLOPs (24 x 24 ROI, 2 x MACs) the paper's Table 1 reports for them (None: not
+#: in that column). ``python -m clsr_plugin.flops`` checks the GFLOPs, this module counts the
+#: parameters of each branch.
+PAPER_BACKBONES: dict[str, tuple[dict, float | None]] = {
+    "SRResNet": (dict(type="MSRResNet", num_feat=64, num_block=16, upscale=4), 2.93),
+    "EDSR": (
+        dict(type="EDSR", num_in_ch=3, num_out_ch=3, num_feat=64, num_block=16, upscale=4),
+        None,
     ),
-    "RCAN 10x20": dict(
-        type="RCAN", num_in_ch=3, num_out_ch=3, num_feat=64, num_group=10, num_block=20
+    "RCAN": (
+        dict(type="RCAN", num_in_ch=3, num_out_ch=3, num_feat=64, num_group=10, num_block=20,
+             squeeze_factor=16, upscale=4),
+        18.38,
     ),
-    "SwinIR light": dict(
-        _SWINIR,
-        img_size=64,
-        embed_dim=60,
-        depths=[6] * 4,
-        num_heads=[6] * 4,
-        upsampler="pixelshuffledirect",
+    "SwinIR": (
+        dict(_SWINIR, depths=[6] * 6, embed_dim=180, num_heads=[6] * 6,
+             upsampler="pixelshuffle", resi_connection="1conv"),
+        15.08,
     ),
-    "SwinIR classical": dict(
-        _SWINIR,
-        img_size=48,
-        embed_dim=180,
-        depths=[6] * 6,
-        num_heads=[6] * 6,
-        upsampler="pixelshuffle",
+    # The paper's lightweight SwinIR: depths/heads/width of SwinIR-light but the classical
+    # 'pixelshuffle' upsampler (num_feat 64). With 'pixelshuffledirect' it is 1.24 GFLOPs.
+    "SwinIR-light": (
+        dict(_SWINIR, depths=[6] * 4, embed_dim=60, num_heads=[6] * 4,
+             upsampler="pixelshuffle", resi_connection="1conv"),
+        2.11,
     ),
-    "CARN": dict(type="CARN", upscale=4),
-    "CARN-M": dict(type="CARN_M", upscale=4),
-}
+    # The paper's CARN is CARN-M (groups 4), as in ClassSR.
+    "CARN": (dict(type="CARN_M", upscale=4), 0.65),
+    "CARN (full)": (dict(type="CARN", upscale=4), None),
+}  # fmt: skip
 
 
 def count(module: nn.Module | None) -> int:
@@ -53,8 +56,8 @@ def count(module: nn.Module | None) -> int:
 def report(pim: dict, gcm: dict) -> list[dict]:
     """One row per paper backbone: parameter counts of each branch."""
     rows = []
-    for name, cfg in PAPER_BACKBONES.items():
-        model = CLSR(cfg, pim=pim, gcm=gcm)
+    for name, (cfg, _) in PAPER_BACKBONES.items():
+        model = CLSR(dict(cfg), pim=pim, gcm=gcm)
         base, g, gcm_all, pim_all = (
             count(model.base),
             count(model.gcm.extractor),

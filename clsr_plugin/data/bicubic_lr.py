@@ -25,6 +25,22 @@ def downscale(hr: np.ndarray, scale: int) -> np.ndarray:
     return (np.clip(lr, 0.0, 1.0) * 255.0).round().astype(np.float32) / 255.0
 
 
+def downscale_uint8(img: np.ndarray, scale: int) -> np.ndarray:
+    """:func:`downscale` of an 8-bit HWC image to an 8-bit LR image.
+
+    The uint8 round trip of BasicSR's ``generate_bicubic_img.py`` (``/255`` in,
+    ``clip(round(x * 255))`` out), as DIV2K's ``LR_bicubic`` files are made.
+
+    Raises:
+        ValueError: the size is not a multiple of ``scale`` (mod-crop first).
+    """
+    h, w = img.shape[:2]
+    if h % scale or w % scale:
+        raise ValueError(f"image size {h}x{w} is not a multiple of scale {scale}: mod-crop first")
+    lr = downscale(img.astype(np.float32) / 255.0, scale)
+    return (lr * 255.0).round().astype(np.uint8)
+
+
 def lr_patch(
     hr: np.ndarray, top: int, left: int, patch_hw: tuple[int, int], scale: int
 ) -> np.ndarray:

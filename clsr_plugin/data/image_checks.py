@@ -114,10 +114,12 @@ def _problem(size: int, read: Callable[[int, int], bytes]) -> str | None:
 
 
 def image_hw(path: str) -> tuple[int, int]:
-    """(height, width) of an image file, from its header when it is a PNG.
+    """(height, width) of an image file from its header, without decoding the pixels.
+
+    PNG headers are read here, other formats by Pillow; OpenCV decodes what Pillow cannot open.
 
     Raises:
-        ValueError: the file is missing or cannot be read as an image.
+        ValueError: the file is missing or no reader can parse it.
     """
     if not osp.isfile(path):
         raise ValueError(f"Image file not found: {path}")
@@ -126,9 +128,17 @@ def image_hw(path: str) -> tuple[int, int]:
     if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
         width, height = struct.unpack(">II", head[16:24])
         return int(height), int(width)
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+        return int(height), int(width)
+    except (OSError, SyntaxError, ValueError):
+        pass
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ValueError(f"Cannot read image file: {path}")
+        raise ValueError(f"cannot read image header (corrupt or unsupported): {path}")
     return int(img.shape[0]), int(img.shape[1])
 
 

@@ -48,15 +48,15 @@ def atomic_path(path: str | os.PathLike, tmp: str | None = None) -> Iterator[str
             os.remove(tmp)
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+def write_bytes(path: str | os.PathLike, data: bytes, tmp: str | None = None) -> None:
+    """Write ``data`` to ``path`` atomically (``tmp``: as for :func:`atomic_path`)."""
+    with atomic_path(path, tmp) as tmp_path, open(tmp_path, "wb") as f:
         f.write(data)
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    write_bytes(path, text.encode("utf-8"))
+def write_text(path: str | os.PathLike, text: str, tmp: str | None = None) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (``tmp``: as for :func:`atomic_path`)."""
+    write_bytes(path, text.encode("utf-8"), tmp)
 
 
 def pid_alive(pid: int) -> bool:

@@ -1,9 +1,10 @@
-"""Image reading/writing for inference: any PNG/JPEG/TIFF -> float RGB in [0, 1], and back.
+"""Image listing, reading and writing for the package and ``datasets_prep``.
 
 Inputs in the wild are grayscale, RGBA, palette or 16-bit; the network wants 3-channel RGB.
 :func:`read_image` converts and says what it did (``LoadedImage.conversions``) so the caller
-can report it; :func:`write_png` writes atomically (temp file + rename) so an interrupted run
-never leaves a truncated PNG.
+can report it; :func:`write_image` and :func:`write_png` write atomically (temp file + rename)
+so an interrupted run never leaves a truncated file. :func:`image_names` and
+:func:`list_images` list image files (:data:`IMAGE_SUFFIXES`).
 """
 
 from __future__ import annotations
@@ -47,28 +48,48 @@ class LoadedImage:
     def width(self) -> int:
         return int(self.rgb.shape[1])
 
-    def to_float(self) -> np.ndarray:
-        """(H, W, 3) float32 RGB in [0, 1]."""
-        return to_float01(self.rgb)
+
+def image_names(folder: str, what: str = "input", strict: bool = False) -> list[str]:
+    """Sorted names of the image files in ``folder`` (not recursive).
+
+    Hidden files (``.name``) and sub-folders are skipped, as BasicSR's ``scandir`` skips them.
+
+    Args:
+        folder: the folder.
+        what: how to name the folder in errors (e.g. ``HR``).
+        strict: refuse any other (non-hidden) file instead of skipping it.
+
+    Raises:
+        ValueError: the folder is missing or has no image, or (``strict``) holds a file that
+            is not an image.
+    """
+    if not os.path.isdir(folder):
+        raise ValueError(f"{what} folder not found: {folder}")
+    names = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        if entry.name.lower().endswith(IMAGE_SUFFIXES):
+            names.append(entry.name)
+        elif strict:
+            raise ValueError(
+                f"not an image file: {entry.path} (expected one of {', '.join(IMAGE_SUFFIXES)})"
+            )
+    if not names:
+        raise ValueError(f"{what} folder has no images: {folder}")
+    return names
 
 
 def list_images(paths: list[str]) -> list[str]:
-    """Expand files and directories (non-recursive, sorted) into a list of image files.
+    """Expand files and folders (:func:`image_names`, sorted) into a list of image files.
 
     Raises:
-        ValueError: a path does not exist, or a directory holds no image.
+        ValueError: a path does not exist, or a folder holds no image.
     """
     out: list[str] = []
     for p in paths:
         if os.path.isdir(p):
-            found = sorted(
-                os.path.join(p, f)
-                for f in os.listdir(p)
-                if f.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(os.path.join(p, f))
-            )
-            if not found:
-                raise ValueError(f"No image files in directory {p!r}")
-            out.extend(found)
+            out.extend(os.path.join(p, name) for name in image_names(p))
         elif os.path.isfile(p):
             out.append(p)
         else:
@@ -169,7 +190,28 @@ def write_png(path: str, rgb: np.ndarray, bit_depth: int = 8) -> None:
     """
     if np.issubdtype(rgb.dtype, np.floating):
         rgb = from_float01(rgb, bit_depth)
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+    write_image(path, np.ascontiguousarray(rgb[:, :, ::-1]))
+
+
+def write_image(
+    path: str, bgr: np.ndarray, compress_level: int | None = None, tmp: str | None = None
+) -> None:
+    """Encode a BGR (or gray) array in the format of ``path``'s extension, atomically.
+
+    Args:
+        path: destination; its extension picks the format (as ``cv2.imwrite``).
+        bgr: (H, W, 3) BGR or (H, W) gray, ``uint8`` or ``uint16``.
+        compress_level: PNG compression 0-9 (None: OpenCV's default).
+        tmp: the temporary name (:func:`~clsr_plugin.utils.atomic.atomic_path`).
+
+    Raises:
+        ValueError: OpenCV cannot encode the array in that format.
+    """
+    ext = os.path.splitext(path)[1]
+    params = []
+    if compress_level is not None and ext.lower() == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, compress_level]
+    ok, buf = cv2.imencode(ext, bgr, params)
     if not ok:
-        raise OSError(f"Could not encode {path!r} as PNG")
-    write_bytes(path, buf.tobytes())
+        raise ValueError(f"cannot encode image as {ext}: {path}")
+    write_bytes(path, buf.tobytes(), tmp)

@@ -28,6 +28,13 @@ BACKBONES = {
     "CARN_M": dict(type="CARN_M", num_feat=16, num_block=2, num_unit=2, upscale=4),
 }
 
+
+def untested_types(adapter_types: list[str], backbones: dict[str, dict]) -> list[str]:
+    """The registered backbone types that no test configuration in ``backbones`` builds."""
+    covered = {cfg["type"] for cfg in backbones.values()}
+    return sorted(t for t in adapter_types if t not in covered)
+
+
 #: small GCM so that subsampling is exercised on the tiny test contexts
 GCM = dict(patch_size=4, num_patches=6, num_heads=2)
 

@@ -1,10 +1,14 @@
 import numpy as np
 import pytest
 import torch
-from clsr_testing import BACKBONES
+from clsr_testing import BACKBONES, untested_types
 
-from clsr_plugin.archs.adapters import get_adapter, mirror_pad
-from clsr_plugin.archs.adapters.base import largest_divisor_at_most, split_evenly
+from clsr_plugin.archs.adapters import ADAPTERS, BackboneAdapter, get_adapter, mirror_pad
+from clsr_plugin.archs.adapters.base import (
+    largest_divisor_at_most,
+    register_adapter,
+    split_evenly,
+)
 
 
 def _build(cfg):
@@ -142,3 +146,39 @@ def _check_tail_on_boxes(cfg):
         assert seen[-1] == (5 + 2 * m, 6 + 2 * m)  # the tail ran on the boxes plus the margin
     else:
         assert seen[-1][0] >= 21
+
+
+def test_every_registered_adapter_has_a_test_config():
+    # a new adapter file registers its types; clsr_testing.BACKBONES must build each of them
+    assert untested_types(list(ADAPTERS), BACKBONES) == []
+    assert untested_types(["MSRResNet", "NewNet"], BACKBONES) == ["NewNet"]
+
+
+def test_adapters_register_by_decorator():
+    assert {"MSRResNet", "EDSR", "RCAN", "SwinIR", "CARN", "CARN_M"} <= set(ADAPTERS)
+    assert get_adapter("RCAN") is ADAPTERS["RCAN"] and get_adapter("RCAN").types == ("RCAN",)
+    before = dict(ADAPTERS)
+    try:
+
+        @register_adapter
+        class _Dummy(BackboneAdapter):
+            types = ("_DummyNet",)
+
+        assert get_adapter("_DummyNet") is _Dummy
+        assert untested_types(list(ADAPTERS), BACKBONES) == ["_DummyNet"]
+
+        class _Clash(BackboneAdapter):
+            types = ("EDSR",)
+
+        with pytest.raises(ValueError, match="'EDSR' already has the adapter EDSRAdapter"):
+            register_adapter(_Clash)
+
+        class _Nameless(BackboneAdapter):
+            pass
+
+        with pytest.raises(ValueError, match="types is empty"):
+            register_adapter(_Nameless)
+    finally:
+        ADAPTERS.clear()
+        ADAPTERS.update(before)
+    assert ADAPTERS["EDSR"].__name__ == "EDSRAdapter"

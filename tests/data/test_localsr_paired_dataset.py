@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 from _localsr_data import localsr_dataset_opt
+from _synthetic import write_synthetic_pairs
 from basicsr.data import build_dataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 
 from clsr_plugin.data.bicubic_lr import downscale
-from clsr_plugin.data.synthetic import write_synthetic_pairs
 
 
 def _opt(hr, lr, phase="train", **kw):

@@ -17,8 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-
-from clsr_plugin.data.synthetic import write_synthetic_pairs
+from _synthetic import write_synthetic_pairs
 
 
 class WritesMarker:

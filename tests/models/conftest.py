@@ -5,8 +5,7 @@ import copy
 import pytest
 import torch
 from _localsr_data import localsr_dataset_opt
-
-from clsr_plugin.data.synthetic import write_synthetic_pairs
+from _synthetic import write_synthetic_pairs
 
 TINY_BACKBONE = dict(
     type="MSRResNet", num_in_ch=3, num_out_ch=3, num_feat=8, num_block=2, upscale=4

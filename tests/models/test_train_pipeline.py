@@ -7,10 +7,10 @@ import sys
 import pytest
 import torch
 import yaml
+from _synthetic import write_synthetic_pairs
 from basicsr.archs import build_network
 from basicsr.train import train_pipeline
 
-from clsr_plugin.data.synthetic import write_synthetic_pairs
 from clsr_plugin.losses.lambda_schedule import LambdaSchedule
 from clsr_plugin.models.localsr_model import LocalSRModel
 

@@ -1,22 +1,22 @@
 """Backbone adapters: a backbone as head -> ordered stages -> tail, looked up by YAML ``type``.
 
-One adapter per backbone family (not registered in BasicSR; CLSR looks them up here):
-MSRResNet, EDSR, RCAN, SwinIR (light and classical) and the plugin's CARN / CARN_M.
+One adapter per backbone family (not registered in BasicSR; CLSR looks them up here). Each
+adapter module in this folder is imported on import and registers its class with
+:func:`~clsr_plugin.archs.adapters.base.register_adapter`, so a new backbone is one adapter
+file (plus its tiny configuration in the tests' ``clsr_testing.BACKBONES``).
 """
 
 from __future__ import annotations
 
-from clsr_plugin.archs.adapters.base import BackboneAdapter, mirror_pad
-from clsr_plugin.archs.adapters.carn import CARNAdapter
-from clsr_plugin.archs.adapters.edsr import EDSRAdapter, RCANAdapter
-from clsr_plugin.archs.adapters.srresnet import MSRResNetAdapter
-from clsr_plugin.archs.adapters.swinir import SwinIRAdapter
+from clsr_plugin.archs.adapters.base import (
+    ADAPTERS,
+    BackboneAdapter,
+    mirror_pad,
+    register_adapter,
+)
+from clsr_plugin.utils.registration import import_modules
 
-ADAPTERS: dict[str, type[BackboneAdapter]] = {
-    name: cls
-    for cls in (MSRResNetAdapter, EDSRAdapter, RCANAdapter, SwinIRAdapter, CARNAdapter)
-    for name in cls.types
-}
+_modules = import_modules(__name__, __path__, "")
 
 
 def get_adapter(backbone_type: str) -> type[BackboneAdapter]:
@@ -33,4 +33,4 @@ def get_adapter(backbone_type: str) -> type[BackboneAdapter]:
     return ADAPTERS[backbone_type]
 
 
-__all__ = ["ADAPTERS", "BackboneAdapter", "get_adapter", "mirror_pad"]
+__all__ = ["ADAPTERS", "BackboneAdapter", "get_adapter", "mirror_pad", "register_adapter"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY
@@ -243,3 +244,29 @@ class BackboneAdapter(ABC):
     def build_slim(cls, cfg: dict, channels: int) -> nn.Module:
         """The slim copy of the backbone used by the PIM."""
         return cls.build(cls.slim_config(cfg, channels))
+
+
+#: Backbone YAML ``type`` -> adapter class; filled by :func:`register_adapter`.
+ADAPTERS: dict[str, type[BackboneAdapter]] = {}
+
+_Adapter = TypeVar("_Adapter", bound=type[BackboneAdapter])
+
+
+def register_adapter(cls: _Adapter) -> _Adapter:
+    """Class decorator: ``cls`` serves the YAML types in ``cls.types`` (BasicSR-registry style).
+
+    Raises:
+        ValueError: ``cls.types`` is empty, or a type already has another adapter.
+    """
+    if not cls.types:
+        raise ValueError(f"{cls.__name__}.types is empty: name the YAML types it serves.")
+    for name in cls.types:
+        other = ADAPTERS.get(name)
+        if other is not None and other is not cls:
+            raise ValueError(
+                f"Backbone type {name!r} already has the adapter {other.__name__}; "
+                f"{cls.__name__} cannot also serve it."
+            )
+    for name in cls.types:
+        ADAPTERS[name] = cls
+    return cls

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from clsr_plugin.archs.adapters.base import BackboneAdapter
+from clsr_plugin.archs.adapters.base import BackboneAdapter, register_adapter
 
 
+@register_adapter
 class CARNAdapter(BackboneAdapter):
     """CARN / CARN-M: head = mean shift + entry conv, stages = the cascading blocks with their
     global 1x1 fusions (3), tail = upsampler + exit conv + mean shift back. The arch itself

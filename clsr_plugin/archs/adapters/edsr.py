@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from clsr_plugin.archs.adapters.base import register_adapter
 from clsr_plugin.archs.adapters.body import BodyStagesAdapter
 
 
@@ -16,6 +17,7 @@ def pixel_shuffle_scale(module: nn.Module) -> int:
     return scale
 
 
+@register_adapter
 class EDSRAdapter(BodyStagesAdapter):
     """EDSR: head = mean shift + ``conv_first``, stages = 4 chunks of the residual blocks,
     tail = ``conv_after_body`` + global skip + upsampler + ``conv_last`` + mean shift back.
@@ -48,6 +50,7 @@ class EDSRAdapter(BodyStagesAdapter):
         return net.conv_last(net.upsample(res)) / net.img_range + state["mean"]
 
 
+@register_adapter
 class RCANAdapter(EDSRAdapter):
     """RCAN: like EDSR with one stage per residual group (10 for the paper's RCAN).
 

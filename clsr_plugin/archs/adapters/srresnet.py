@@ -5,9 +5,11 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from clsr_plugin.archs.adapters.base import register_adapter
 from clsr_plugin.archs.adapters.body import BodyStagesAdapter
 
 
+@register_adapter
 class MSRResNetAdapter(BodyStagesAdapter):
     """MSRResNet: head = ``lrelu(conv_first)``, stages = 4 chunks of the residual blocks
     (e.g. 4 x 4 for 16 blocks; one per block when fewer than 4), tail = pixel-shuffle

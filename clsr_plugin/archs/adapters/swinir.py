@@ -7,11 +7,16 @@ import copy
 from basicsr.archs.swinir_arch import Upsample
 from torch import Tensor, nn
 
-from clsr_plugin.archs.adapters.base import BackboneAdapter, largest_divisor_at_most
+from clsr_plugin.archs.adapters.base import (
+    BackboneAdapter,
+    largest_divisor_at_most,
+    register_adapter,
+)
 
 _UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect")
 
 
+@register_adapter
 class SwinIRAdapter(BackboneAdapter):
     """SwinIR: head = mean shift + ``conv_first`` + ``patch_embed`` (its LayerNorm), stages =
     the RSTBs (4 light, 6 classical), tail = ``norm`` + ``conv_after_body`` + global skip +

@@ -1,4 +1,4 @@
-"""Tiny synthetic SR datasets on disk (HR PNGs, MATLAB-bicubic LR) for tests and smoke runs.
+"""Tiny synthetic SR datasets on disk (HR PNGs, MATLAB-bicubic LR) for the tests.
 
 The images are random mixtures of oriented stripes, blobs and edges, so they have structure that
 repeats across the image (something for context to help with) and a network can learn from a
@@ -13,7 +13,7 @@ import os.path as osp
 import cv2
 import numpy as np
 
-from clsr_plugin.data.bicubic_lr import downscale
+from clsr_plugin.data.bicubic_lr import downscale_uint8
 
 
 def synthetic_hr(height: int, width: int, seed: int) -> np.ndarray:
@@ -64,8 +64,7 @@ def write_synthetic_pairs(
     h, w = hr_size
     for i in range(num_images):
         hr = (synthetic_hr(h, w, seed + i) * 255.0).round().astype(np.uint8)
-        hr_mod = hr[: h // scale * scale, : w // scale * scale].astype(np.float32) / 255.0
-        lr = (downscale(hr_mod, scale) * 255.0).round().astype(np.uint8)
+        lr = downscale_uint8(hr[: h // scale * scale, : w // scale * scale], scale)
         cv2.imwrite(osp.join(hr_dir, f"img_{i:03d}.png"), hr)
         cv2.imwrite(osp.join(lr_dir, f"img_{i:03d}{lq_suffix}.png"), lr)
     return hr_dir, lr_dir
