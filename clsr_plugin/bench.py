@@ -26,8 +26,6 @@ for latency/memory at scale.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
 import sys
 from collections.abc import Sequence
@@ -36,11 +34,10 @@ import torch
 
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
 from clsr_plugin.evaluation.benchmark import BenchSettings, bench_dataset, synthetic
-from clsr_plugin.evaluation.report import method_label, to_markdown
+from clsr_plugin.evaluation.report import write_report
 from clsr_plugin.inference.api import load_clsr
 from clsr_plugin.inference.rois import context_window_arg
 from clsr_plugin.utils.image_io import list_images
-from clsr_plugin.utils.tradeoff_plot import write_tradeoff_plot
 
 
 # ---------------------------------------------------------------- CLI ------------------------
@@ -177,16 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report["results"].append(bench_dataset(model, d, roi, settings, device, dtype))
     if args.synthetic_sizes or args.lr_photos:
         report["synthetic"] = synthetic(model, args.roi[0], settings, device, dtype)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "bench.json"), "w") as f:
-        json.dump(report, f, indent=1)
-    md = to_markdown(report)
-    with open(os.path.join(args.out, "bench.md"), "w") as f:
-        f.write(md)
-    write_tradeoff_plot(
-        report, os.path.join(args.out, "bench.png"), lambda m: method_label(m, report)
-    )
-    print(md)
+    print(write_report(report, args.out))
     return 0
 
 

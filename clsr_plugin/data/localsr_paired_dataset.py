@@ -35,6 +35,32 @@ from clsr_plugin.data.roi_grid import REMAINDERS, grid_extent, roi_grid
 from clsr_plugin.data.roi_sampling import PLACEMENTS, as_hw, augment_box, place_roi
 
 
+def validation_pair(
+    img_gt: np.ndarray,
+    img_lq: np.ndarray | None,
+    scale: int,
+    roi_hw: tuple[int, int],
+    remainder: str,
+) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """One test image as validation sees it (the one home of this path; clsr-bench uses it).
+
+    Args:
+        img_gt: (s*H', s*W', C) HR float image (H' = its height // s).
+        img_lq: its (H, W, C) LR, or None: made with MATLAB bicubic from ``img_gt``.
+        scale, roi_hw, remainder: the scale, ROI size and ``roi_remainder`` of the ROI grid.
+
+    Returns:
+        HR and LR cropped to the ROI grid's extent, and the grid (n, 4).
+    """
+    s = scale
+    height, width = img_gt.shape[0] // s, img_gt.shape[1] // s
+    if img_lq is None:
+        img_lq = downscale(img_gt, s)
+    eh, ew = grid_extent(height, width, roi_hw, remainder)
+    rois = roi_grid(height, width, roi_hw, remainder)
+    return img_gt[: eh * s, : ew * s], img_lq[:eh, :ew], rois
+
+
 def dataset_geometry(opt: dict, where: str = "") -> dict:
     """The ROI / context options of a :class:`LocalSRPairedDataset`, checked.
 
@@ -322,11 +348,8 @@ class LocalSRPairedDataset(data.Dataset):
                 "gt_path": gt_path,
             }
 
-        if img_lq is None:
-            img_lq = downscale(img_gt, s)
-        eh, ew = grid_extent(height, width, self.roi_hw, self.remainder)
-        rois = roi_grid(height, width, self.roi_hw, self.remainder)
-        gt_t, lq_t = self._to_tensors(img_gt[: eh * s, : ew * s], img_lq[:eh, :ew])
+        gt, lq, rois = validation_pair(img_gt, img_lq, s, self.roi_hw, self.remainder)
+        gt_t, lq_t = self._to_tensors(gt, lq)
         return {"lq": lq_t, "gt": gt_t, "rois": rois, "lq_path": lq_path, "gt_path": gt_path}
 
     def __len__(self) -> int:

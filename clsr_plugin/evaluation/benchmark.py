@@ -53,19 +53,17 @@ class BenchSettings:
 def prepare_image(path: str, scale: int, roi: int) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
     """HR file -> (LR tensor (1, 3, H, W), HR float RGB (s*H, s*W, 3), ROI grid (n, 4)).
 
-    HR is mod-cropped to ``scale``, LR made with MATLAB bicubic (8-bit rounded) and both are
-    cropped to the ROI grid's extent (``roi_grid`` with ``remainder='crop'``).
+    HR is mod-cropped to ``scale``; then validation's own path
+    (:func:`~clsr_plugin.data.localsr_paired_dataset.validation_pair`: LR made with MATLAB
+    bicubic, both cropped to the ROI grid's extent with ``roi_remainder: crop``).
     """
-    from clsr_plugin.data.bicubic_lr import downscale
-    from clsr_plugin.data.roi_grid import grid_extent, roi_grid
+    from clsr_plugin.data.localsr_paired_dataset import validation_pair
 
     hr = to_float01(read_image(path).rgb)
     hr = hr[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale]
-    lr = downscale(hr, scale)
-    eh, ew = grid_extent(lr.shape[0], lr.shape[1], (roi, roi), "crop")
-    lr, hr = lr[:eh, :ew], hr[: eh * scale, : ew * scale]
+    hr, lr, rois = validation_pair(hr, None, scale, (roi, roi), "crop")
     lq = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1)))[None]
-    return lq, hr, roi_grid(eh, ew, (roi, roi), "crop")
+    return lq, hr, rois
 
 
 def summarise(acc: RoiMetricAccumulator) -> dict:

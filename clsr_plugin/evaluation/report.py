@@ -1,7 +1,10 @@
-"""The benchmark report as Markdown (``bench.md``); labels come from the method registry."""
+"""The benchmark report: ``bench.json``, ``bench.md`` and ``bench.png`` (the one place that
+renders it); labels come from the method registry."""
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING
@@ -111,3 +114,16 @@ def to_markdown(report: dict) -> str:
                 f"{_fmt(r['peak_mem_mb'], 1)} | {r['error'] or ''} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, out: str) -> str:
+    """Write ``out/bench.json``, ``out/bench.md`` and ``out/bench.png``; returns the Markdown."""
+    from clsr_plugin.utils.atomic import write_text
+    from clsr_plugin.utils.tradeoff_plot import write_tradeoff_plot
+
+    os.makedirs(out, exist_ok=True)
+    write_text(os.path.join(out, "bench.json"), json.dumps(report, indent=1))
+    md = to_markdown(report)
+    write_text(os.path.join(out, "bench.md"), md)
+    write_tradeoff_plot(report, os.path.join(out, "bench.png"), lambda m: method_label(m, report))
+    return md
