@@ -6,12 +6,13 @@ error convention."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
 import os.path as osp
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing import Pool
 from typing import Any, ParamSpec, TypeVar
 
@@ -127,8 +128,20 @@ def prepare_output_dir(folder: str, params: dict[str, Any]) -> None:
 def _init_worker() -> None:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # cv2 is single-threaded already: see run_parallel
+
+
+@contextlib.contextmanager
+def _cv2_single_threaded() -> Iterator[None]:
+    """OpenCV's thread pool does not survive ``fork``: a worker forked while the parent's pool
+    has threads hangs in its first pooled call (or in ``cv2.setNumThreads``). So the pool is
+    wound down to one thread in the parent for as long as workers may be forked."""
+    threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)
 
 
 def run_parallel(
@@ -146,7 +159,10 @@ def run_parallel(
                 results.append(func(item))
                 bar.update(1)
         else:
-            with Pool(min(workers, len(items)), initializer=_init_worker) as pool:
+            with (
+                _cv2_single_threaded(),
+                Pool(min(workers, len(items)), initializer=_init_worker) as pool,
+            ):
                 for res in pool.imap_unordered(func, items):
                     results.append(res)
                     bar.update(1)

@@ -95,8 +95,9 @@ class CLSR(nn.Module):
     """Context-based local SR around any supported BasicSR backbone.
 
     Args:
-        backbone: backbone config, ``{'type': <MSRResNet|EDSR|RCAN|SwinIR|CARN|CARN_M>, ...}``
-            with the backbone's own constructor kwargs.
+        backbone: backbone config, ``{'type': <T>, ...}`` with the backbone's own constructor
+            kwargs, where ``T`` is any type with a registered adapter
+            (:data:`clsr_plugin.archs.adapters.ADAPTERS`).
         roi_pad: LR pixels of real context around the ROI fed to the base branch. Default: 4
             (with 64 GCM patches: R1's quality at about half its cost, docs/RESULTS.md).
         pim: PIM options ``{channel_ratio: 0.1, min_channels: 8}``; ``false`` or
@@ -258,10 +259,7 @@ class CLSR(nn.Module):
             raise ValueError("every box must lie inside its window.")
         index = self._batch_index(cache.lq.shape[0], boxes.shape[0], batch_index, cache.lq)
         if self.context == "window":  # the control: the context is the window itself
-            lq = crop_windows(cache.lq, index, windows[:, 0], windows[:, 1],
-                              int(windows[0, 2]), int(windows[0, 3]))  # fmt: skip
-            boxes = boxes.clone()
-            boxes[:, :2] -= windows[:, :2]
+            lq, boxes = self._window_contexts(cache.lq, boxes, index, windows)
             windows = windows.clone()
             windows[:, :2] = 0
             index = torch.arange(boxes.shape[0], device=lq.device)
@@ -307,9 +305,16 @@ class CLSR(nn.Module):
         return self._run_rois(lq, boxes, index, pad, None)
 
     # ---- internals ----------------------------------------------------------------------
-    def _window_contexts(self, lq: Tensor, boxes: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
-        """Cut each ROI's base window out of its context: (n, in, wh, ww) and local boxes."""
-        windows = padded_windows(boxes, self.roi_pad, lq.shape[-2], lq.shape[-1]).to(lq.device)
+    def _window_contexts(
+        self, lq: Tensor, boxes: Tensor, index: Tensor, windows: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Cut each ROI's base window (``windows``, else its padded box) out of its context.
+
+        Returns the (n, in, wh, ww) crops and the boxes in crop coordinates.
+        """
+        if windows is None:
+            windows = padded_windows(boxes, self.roi_pad, lq.shape[-2], lq.shape[-1])
+        windows = windows.to(lq.device)
         ww, wh = int(windows[0, 2]), int(windows[0, 3])
         crops = crop_windows(lq, index, windows[:, 0], windows[:, 1], ww, wh)
         local = boxes.to(lq.device).clone()

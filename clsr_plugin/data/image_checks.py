@@ -133,13 +133,13 @@ def image_hw(path: str) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             width, height = im.size
-        return int(height), int(width)
-    except (OSError, SyntaxError, ValueError):
-        pass
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ValueError(f"cannot read image header (corrupt or unsupported): {path}")
-    return int(img.shape[0]), int(img.shape[1])
+    except (OSError, SyntaxError, ValueError) as err:
+        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if img is None:
+            msg = f"cannot read image header (corrupt or unsupported): {path}"
+            raise ValueError(msg) from err
+        height, width = img.shape[:2]
+    return int(height), int(width)
 
 
 _META_LINE = re.compile(r"^(\S+)\s+\((\d+),\s*(\d+)(?:,\s*\d+)?\)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from clsr_plugin.evaluation.methods import by_size, get_method
+from clsr_plugin.evaluation.methods import batched, get_method
 from clsr_plugin.inference.rois import shared_windows
 
 
@@ -56,10 +56,9 @@ def decode_rois(
             for i, (x, y, w, h) in zip(members, boxes.tolist()):
                 out[i] = sr[:, s * (y - y0) : s * (y - y0 + h), s * (x - x0) : s * (x - x0 + w)]
     if alone:
-        for chunk in by_size(rois[alone], roi_batch):
-            idx = [alone[j] for j in chunk]
-            for i, sr in zip(idx, net.decode(cache, rois[idx])):
-                out[i] = sr
+        decoded = batched(rois[alone], roi_batch, lambda boxes: net.decode(cache, boxes))
+        for i, sr in zip(alone, decoded):
+            out[i] = sr
     return out
 
 

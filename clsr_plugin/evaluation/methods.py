@@ -16,7 +16,7 @@ demo and the adapter driver read it; a new method (a GCM variant, a control) is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -85,13 +85,20 @@ def by_size(rois: Tensor, roi_batch: int) -> list[list[int]]:
     return batches
 
 
+def batched(
+    rois: Tensor, roi_batch: int, run: Callable[[Tensor], Sequence[Tensor]]
+) -> list[Tensor]:
+    """``run`` on the batches of :func:`by_size`; its outputs back in the order of ``rois``."""
+    out: list = [None] * rois.shape[0]
+    for chunk in by_size(rois, roi_batch):
+        for i, sr in zip(chunk, run(rois[chunk])):
+            out[i] = sr
+    return out
+
+
 def _base_only(roi_pad: int | None) -> Restore:
     def restore(net, lq, rois, roi_batch, share_windows):
-        out: list = [None] * rois.shape[0]
-        for chunk in by_size(rois, roi_batch):
-            for i, sr in zip(chunk, net.base_only(lq, rois[chunk], roi_pad=roi_pad)):
-                out[i] = sr
-        return out
+        return batched(rois, roi_batch, lambda boxes: net.base_only(lq, boxes, roi_pad=roi_pad))
 
     return restore
 
@@ -102,11 +109,7 @@ def _post(net, lq, rois, roi_batch, share_windows):
     height, width = lq.shape[-2:]
     full = torch.tensor([[0, 0, width, height]], dtype=torch.long, device=lq.device)
     sr = net.base_only(lq, full, roi_pad=0)
-    out: list = [None] * rois.shape[0]
-    for chunk in by_size(rois, roi_batch):
-        for i, crop in zip(chunk, crop_rois(sr, rois[chunk], int(net.scale))):
-            out[i] = crop
-    return out
+    return batched(rois, roi_batch, lambda boxes: crop_rois(sr, boxes, int(net.scale)))
 
 
 def _clsr(net, lq, rois, roi_batch, share_windows):

@@ -288,13 +288,8 @@ def context_windows(
     """
     if k is None:
         return [((0, 0, width, height), list(range(len(rois))))]
-    groups: list[tuple[Box, list[int]]] = []
-    for i, box in enumerate(rois):
-        pad = max(window_pad((box[3], box[2]), k), int(min_pad))
-        groups.append((padded_window(box, pad, height, width), [i]))
-    if merge:
-        groups = _Planner(groups).run()
-    return [(win, sorted(idx)) for win, idx in groups]
+    pads = [max(window_pad((box[3], box[2]), k), int(min_pad)) for box in rois]
+    return _grouped(rois, pads, height, width, merge)
 
 
 def shared_windows(
@@ -308,5 +303,16 @@ def shared_windows(
     Returns:
         ``[(window (x, y, w, h), [indices of its ROIs]), ...]``; each ROI is in exactly one.
     """
-    groups = [(padded_window(box, pad, height, width), [i]) for i, box in enumerate(rois)]
-    return [(win, sorted(idx)) for win, idx in _Planner(groups).run()]
+    return _grouped(rois, [pad] * len(rois), height, width, merge=True)
+
+
+def _grouped(
+    rois: Sequence[Box], pads: Sequence[int], height: int, width: int, merge: bool
+) -> list[tuple[Box, list[int]]]:
+    """Each ROI padded by its pad (shifted inside the image), merged by :class:`_Planner`."""
+    groups = []
+    for i, (box, pad) in enumerate(zip(rois, pads, strict=True)):
+        groups.append((padded_window(box, pad, height, width), [i]))
+    if merge:
+        groups = _Planner(groups).run()
+    return [(win, sorted(idx)) for win, idx in groups]

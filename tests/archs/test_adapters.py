@@ -182,3 +182,18 @@ def test_adapters_register_by_decorator():
         ADAPTERS.clear()
         ADAPTERS.update(before)
     assert ADAPTERS["EDSR"].__name__ == "EDSRAdapter"
+
+
+def test_an_adapter_with_a_tail_margin_must_crop_its_state():
+    with pytest.raises(TypeError, match="_NoCrop sets tail_margin but defines no crop_state"):
+
+        class _NoCrop(BackboneAdapter):
+            tail_margin = 2
+
+    class _Crops(BackboneAdapter):  # defining crop_state is enough
+        tail_margin = 2
+
+        def crop_state(self, state: dict, crop) -> dict:
+            return state
+
+    assert _Crops.tail_margin == 2

@@ -41,8 +41,9 @@ def test_shared_windows_group_every_roi_once_within_the_windows_it_replaces():
     assert [m for _, m in far] == [[0], [1]]
 
 
-def test_decode_windows_with_own_windows_is_decode_and_checks_boxes():
-    net = _clsr()
+@pytest.mark.parametrize("context", ["image", "window"])
+def test_decode_windows_with_own_windows_is_decode_and_checks_boxes(context):
+    net = _clsr(context=context)
     lq = torch.rand(1, 3, 30, 34)
     boxes = torch.tensor([[0, 0, 6, 6], [10, 12, 6, 6], [28, 24, 6, 6]])
     with torch.no_grad():

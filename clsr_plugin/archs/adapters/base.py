@@ -83,9 +83,16 @@ class BackboneAdapter(ABC):
     width_key: str = "num_feat"
     #: LR pixels of last-stage features the tail needs around an output pixel (its receptive
     #: field, rounded up), or None (unknown: the tail always runs on the whole input). With
-    #: it, :meth:`run` crops features and :meth:`crop_state` to the wanted boxes plus this
-    #: margin before the tail, which changes no output pixel inside the boxes.
+    #: it, :meth:`run` crops features and the state to the wanted boxes plus this margin
+    #: before the tail, which changes no output pixel inside the boxes. A subclass that sets
+    #: it defines ``crop_state(state, crop) -> dict``: the tail's state with ``crop`` applied
+    #: to every tensor the tail reads per pixel.
     tail_margin: int | None = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.tail_margin is not None and not callable(getattr(cls, "crop_state", None)):
+            raise TypeError(f"{cls.__name__} sets tail_margin but defines no crop_state.")
 
     def __init__(self, net: nn.Module) -> None:
         self.net = net
@@ -151,11 +158,6 @@ class BackboneAdapter(ABC):
         self._drop_after(k)
         self.num_stages = k
         self.truncated = True
-
-    def crop_state(self, state: dict, crop: Callable[[Tensor], Tensor]) -> dict:
-        """The tail's ``state`` for cropped features: ``crop`` applied to every tensor the tail
-        reads per pixel (subclasses with a ``tail_margin`` say which)."""
-        raise NotImplementedError(f"{type(self).__name__} does not crop before its tail.")
 
     def run(
         self,
