@@ -21,6 +21,7 @@ from clsr_plugin.archs import load_backbone_weights
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
 from clsr_plugin.evaluation.engine import restore_rois
 from clsr_plugin.evaluation.methods import METHODS
+from clsr_plugin.evaluation.paired import paired_table
 from clsr_plugin.evaluation.roi_cost import AMORTISED, RoiCostCounter, cost_methods
 from clsr_plugin.evaluation.roi_crops import crop_rois
 from clsr_plugin.evaluation.roi_metrics import PSNR_CAP, RoiMetricAccumulator, check_metric_opts
@@ -397,6 +398,14 @@ class LocalSRModel(SRModel):
             results[f"{m}/gmacs"] = macs / 1e9
             results[f"{m}/gflops"] = 2 * macs / 1e9
         self.metric_results = results
+        self.paired_results = (
+            {
+                "image": paired_table({m: accs[m].img_psnr for m in methods}),
+                "roi": paired_table({m: accs[m].roi_psnr for m in methods}),
+            }
+            if have_gt
+            else {}
+        )
         self.context_untrained = untrained
         self._record_best(dataset_name, current_iter)
         self._log_roi_metrics(dataset_name, current_iter, tb_logger, cap)
@@ -415,8 +424,25 @@ class LocalSRModel(SRModel):
         """
         payload = {"dataset": dataset_name, "iter": current_iter,
                    "context_untrained": bool(getattr(self, "context_untrained", False)),
-                   **self.metric_results}  # fmt: skip
+                   **self.metric_results,
+                   "paired": getattr(self, "paired_results", {})}  # fmt: skip
+        if self.opt["is_train"] and isinstance(current_iter, int):
+            self._append_history(dataset_name, payload)
         return self._write_json(f"metrics_{dataset_name}.json", payload)
+
+    def _append_history(self, dataset_name: str, payload: dict) -> None:
+        """Training: keep every validation in ``metrics_history_<dataset>.json`` (a list by
+        iteration; a resumed run replaces the entries at or after its iteration), so the best
+        checkpoint and the learning curve can be read back."""
+        root = self.opt["path"].get("experiments_root")
+        if not root:
+            return
+        path = osp.join(root, f"metrics_history_{dataset_name}.json")
+        history = []
+        if osp.isfile(path):
+            with open(path) as f:
+                history = [h for h in json.load(f) if h["iter"] < payload["iter"]]
+        self._write_json(osp.basename(path), history + [payload])
 
     def _write_json(self, name: str, payload: dict) -> str | None:
         """Write ``payload`` atomically into the experiment (train) or results (test) folder."""
@@ -469,6 +495,13 @@ class LocalSRModel(SRModel):
         best = (
             self.best_metric_results.get(dataset_name, {}) if isinstance(current_iter, int) else {}
         )
+        for unit, table in getattr(self, "paired_results", {}).items():
+            for pair, d in table.items():
+                lines.append(
+                    f"\t {pair} (PSNR per {unit}): {d['mean']:+.4f} dB, {d['level']:.0%} CI "
+                    f"[{d['low']:+.4f}, {d['high']:+.4f}], {d['gain']} of {d['n']} gain, "
+                    f"{d['lose']} lose"
+                )
         for name in ("clsr/psnr_roi", "clsr/psnr_img"):
             if name in best:
                 lines.append(f"\t Best {name}: {best[name]['val']:.4f} @ {best[name]['iter']} iter")

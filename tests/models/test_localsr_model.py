@@ -137,6 +137,27 @@ def test_validation_equals_direct_per_roi_computation(make_opt, fixed_batch, val
     assert written["clsr/psnr_roi"] == pytest.approx(res["clsr/psnr_roi"])
     assert written["clsr/psnr_y"] == pytest.approx(res["clsr/psnr_y"])
     assert model.best_metric_results["synth"]["clsr/psnr_y"]["val"] == res["clsr/psnr_y"]
+    # paired differences per image and per ROI, from the same per-item values
+    paired = written["paired"]
+    assert set(paired) == {"image", "roi"}
+    assert set(paired["image"]) == {"clsr - post", "clsr - pre_pad", "pre_pad - post"}
+    d = paired["image"]["clsr - post"]
+    assert d["n"] == 3 and d["gain"] + d["lose"] + d["tie"] == 3
+    assert d["mean"] == pytest.approx(res["clsr/psnr_img"] - res["post/psnr_img"], abs=1e-9)
+    assert d["low"] <= d["mean"] <= d["high"]
+    assert paired["roi"]["clsr - post"]["n"] == 27
+    assert paired["roi"]["clsr - post"]["mean"] == pytest.approx(
+        res["clsr/psnr_roi"] - res["post/psnr_roi"], abs=1e-9
+    )
+    # training keeps every validation, by iteration (a re-validation replaces its entry)
+    model.validation(loader, 5, None, save_img=False)
+    model.validation(loader, 7, None, save_img=False)
+    with open(
+        os.path.join(model.opt["path"]["experiments_root"], "metrics_history_synth.json")
+    ) as f:
+        history = json.load(f)
+    assert [h["iter"] for h in history] == [5, 7]
+    assert history[0]["clsr/psnr_img"] == pytest.approx(res["clsr/psnr_img"])
 
 
 def test_val_metrics_crop_border_larger_than_the_roi_is_one_line_error(make_opt, val_loader):
