@@ -181,3 +181,62 @@ def test_large_images_random_and_real_photos(tmp_path):
     assert all(r["error"] is None and r["ms"] > 0 for r in rows)
     md = (tmp_path / "o" / "bench.md").read_text()
     assert "x faster than post" in md and "clsr-infer defaults" in md
+
+
+def test_paired_differences_over_images_and_rois(report):
+    """``paired``: every default pair over images (PSNR (b)) and ROIs (per-ROI PSNR); the mean
+    of the per-item differences is the difference of the methods' means, in bench.md too."""
+    from clsr_plugin.evaluation.paired import DEFAULT_PAIRS
+    from clsr_plugin.evaluation.report import UNTRAINED_LABEL
+
+    rep, md = report
+    res = rep["results"][0]
+    m = res["methods"]
+    assert set(res["paired"]) == {"image", "roi"}
+    for unit, key, n in (("image", "psnr_image_pooled", res["images"]),
+                         ("roi", "psnr_roi_mean", res["rois"])):  # fmt: skip
+        table = res["paired"][unit]
+        assert list(table) == [f"{a} - {b}" for a, b in DEFAULT_PAIRS]
+        for pair, d in table.items():
+            a, b = pair.split(" - ")
+            assert set(d) == {"mean", "low", "high", "n", "gain", "lose", "tie", "level"}
+            assert d["n"] == n and d["gain"] + d["lose"] + d["tie"] == n
+            assert d["mean"] == pytest.approx(m[a][key] - m[b][key], abs=1e-9)
+            assert d["low"] <= d["mean"] <= d["high"]
+        # the fresh CLSR is padded pre-cropping exactly: every item ties
+        same = table["clsr - pre_pad"]
+        assert (same["mean"], same["low"], same["high"], same["tie"]) == (0.0, 0.0, 0.0, n)
+    assert "Paired PSNR differences" in md
+    assert "| pair | per image: mean [95% CI] | gain/lose | per ROI: mean [95% CI] |" in md
+    d_img, d_roi = res["paired"]["image"]["pre_pad - post"], res["paired"]["roi"]["pre_pad - post"]
+    row = (
+        f"| Pre-cropping (model pad) - Post-cropping | {d_img['mean']:+.3f} "
+        f"[{d_img['low']:+.3f}, {d_img['high']:+.3f}] | {d_img['gain']}/{d_img['lose']} of 3 | "
+        f"{d_roi['mean']:+.3f} [{d_roi['low']:+.3f}, {d_roi['high']:+.3f}] | "
+        f"{d_roi['gain']}/{d_roi['lose']} of {res['rois']} |"
+    )
+    assert row in md
+    assert f"| {UNTRAINED_LABEL} - Post-cropping |" in md  # registry labels, untrained CLSR's
+
+
+def test_paired_results_follow_the_per_item_values():
+    """Per-image / per-ROI values of each method, paired in the order they were added."""
+    from clsr_plugin.evaluation.benchmark import paired_results
+    from clsr_plugin.evaluation.roi_metrics import RoiMetricAccumulator
+
+    rng = np.random.default_rng(3)
+    gts = [[(rng.random((16, 16, 3)) * 255).astype(np.uint8) for _ in range(k)] for k in (2, 3)]
+    accs = {}
+    for noise, m in ((2, "clsr"), (6, "post"), (4, "pre_pad")):
+        accs[m] = RoiMetricAccumulator()
+        for gt in gts:
+            sr = [np.clip(g.astype(int) + rng.integers(-noise, noise + 1, g.shape), 0, 255)
+                  .astype(np.uint8) for g in gt]  # fmt: skip
+            accs[m].add_image(sr, gt)
+    out = paired_results(accs)
+    d = np.subtract(accs["clsr"].img_psnr, accs["post"].img_psnr)
+    assert out["image"]["clsr - post"]["mean"] == pytest.approx(d.mean())
+    assert out["image"]["clsr - post"]["gain"] == int((d > 0).sum()) == 2
+    r = np.subtract(accs["pre_pad"].roi_psnr, accs["post"].roi_psnr)
+    assert out["roi"]["pre_pad - post"]["mean"] == pytest.approx(r.mean())
+    assert out["roi"]["pre_pad - post"]["n"] == 5

@@ -20,6 +20,7 @@ import torch
 
 from clsr_plugin.evaluation.engine import restore_rois
 from clsr_plugin.evaluation.methods import METHODS, get_method
+from clsr_plugin.evaluation.paired import paired_table
 from clsr_plugin.evaluation.roi_metrics import RoiMetricAccumulator
 from clsr_plugin.evaluation.timing import measure
 from clsr_plugin.flops import clsr_macs, gflops
@@ -72,6 +73,16 @@ def summarise(acc: RoiMetricAccumulator) -> dict:
     return dict(psnr_roi_mean=r["psnr_roi"], ssim_roi_mean=r["ssim_roi"],
                 psnr_image_pooled=r["psnr_img"], ssim_image_pooled=r["ssim_img"],
                 rois=int(r["n_rois"]), capped_rois=int(r["n_inf_psnr"]))  # fmt: skip
+
+
+def paired_results(metrics: dict[str, RoiMetricAccumulator]) -> dict:
+    """Paired differences of the methods (``paired_table``'s pairs): over images, of the PSNR
+    pooled per image (protocol b), and over ROIs, of the per-ROI PSNR (every accumulator saw
+    the same images and ROIs in the same order)."""
+    return {
+        "image": paired_table({m: acc.img_psnr for m, acc in metrics.items()}),
+        "roi": paired_table({m: acc.roi_psnr for m, acc in metrics.items()}),
+    }
 
 
 def add_rois(acc: RoiMetricAccumulator, sr: Sequence[np.ndarray], gt: Sequence[np.ndarray]) -> None:
@@ -179,6 +190,7 @@ def bench_dataset(model, folder: str, roi: int, settings: BenchSettings, device,
     out = dict(dataset=os.path.basename(os.path.normpath(folder)), roi=roi, images=len(files),
                rois=methods["clsr"]["rois"], timing_images=min(settings.timing_images, len(files)),
                methods=methods)  # fmt: skip
+    out["paired"] = paired_results(metrics)
     if settings.share_windows:
         out["clsr_shared_windows"] = summarise(shared)
     if split:

@@ -31,6 +31,36 @@ def _fmt(v: Any, nd: int = 2) -> str:
     return str(v)
 
 
+def _paired_cells(d: dict | None, nd: int = 3) -> list[str]:
+    """``mean [low, high]`` and ``gain/lose of n`` of one ``paired_table`` entry ("-" if none)."""
+    if d is None:
+        return ["-", "-"]
+    return [f"{d['mean']:+.{nd}f} [{d['low']:+.{nd}f}, {d['high']:+.{nd}f}]",
+            f"{d['gain']}/{d['lose']} of {d['n']}"]  # fmt: skip
+
+
+def paired_lines(res: dict, report: dict) -> list[str]:
+    """The paired-difference table of one result (``res["paired"]``; none without it)."""
+    paired = res.get("paired") or {}
+    image, roi = paired.get("image", {}), paired.get("roi", {})
+    pairs = list(dict.fromkeys([*image, *roi]))
+    if not pairs:
+        return []
+    level = (image.get(pairs[0]) or roi[pairs[0]])["level"]
+    lines = ["", f"Paired PSNR differences (dB; {level:.0%} percentile-bootstrap CI of the mean; "
+             "per image: PSNR (b) of each image, per ROI: PSNR of each ROI; gain/lose: items "
+             "where the first method is better/worse):", "",
+             f"| pair | per image: mean [{level:.0%} CI] | gain/lose | "
+             f"per ROI: mean [{level:.0%} CI] | gain/lose |", "|---|---|---|---|---|"]  # fmt: skip
+    for pair in pairs:
+        a, b = pair.split(" - ")
+        cells = [*_paired_cells(image.get(pair)), *_paired_cells(roi.get(pair))]
+        lines.append(
+            f"| {method_label(a, report)} - {method_label(b, report)} | {' | '.join(cells)} |"
+        )
+    return lines
+
+
 def to_markdown(report: dict) -> str:
     """The benchmark report as Markdown tables."""
     c = report["config"]
@@ -64,6 +94,7 @@ def to_markdown(report: dict) -> str:
                 f"{_fmt(r['ms_single_roi'])} | {_fmt(r['ms_per_image'])} | "
                 f"{_fmt(r['ms_per_roi_amortised'])} | {_fmt(r['peak_mem_mb'], 1)} |"
             )
+        lines += paired_lines(res, report)
         if "clsr_gflops_split" in res:
             s = res["clsr_gflops_split"]
             lines += ["", "CLSR GFLOPs split (mean per image): " + ", ".join(

@@ -36,6 +36,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import breakdown  # noqa: E402
 
 from clsr_plugin.evaluation.methods import METHODS  # noqa: E402
+from clsr_plugin.evaluation.paired import LEVEL  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASE_OPT = osp.join(REPO, "options", "adapters", "clsr_msrresnet_adapters_x4.yml")
@@ -373,10 +374,23 @@ def stage_table(args) -> None:
         print(breakdown.to_markdown(result))
 
 
+def paired_cells(metrics: dict, method: str, reference: str = "post") -> list[str]:
+    """``mean [low, high]`` and ``gain/lose of n`` of ``method - reference`` per image, read
+    from the ``paired`` entry clsr-test writes into its metrics JSON ("-" without one)."""
+    d = (metrics.get("paired") or {}).get("image", {}).get(f"{method} - {reference}")
+    if d is None:
+        return ["-", "-"]
+    return [f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]",
+            f"{d['gain']}/{d['lose']} of {d['n']}"]  # fmt: skip
+
+
 def markdown_table(data: dict) -> str:
-    """PSNR (both protocols), SSIM and GFLOPs per ROI of every method and run."""
-    lines = ["| set | method | PSNR per ROI | PSNR per image | SSIM per ROI | GFLOPs/ROI |",
-             "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    """PSNR (both protocols), SSIM and GFLOPs per ROI of every method and run, and the paired
+    difference to post-cropping per image (mean, bootstrap CI, images that gain / lose; "-"
+    where the metrics hold none, e.g. runs without baselines or older results)."""
+    lines = ["| set | method | PSNR per ROI | PSNR per image | SSIM per ROI | GFLOPs/ROI "
+             f"| minus post per image [{LEVEL:.0%} CI] | images gain/lose |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     rows: dict[str, list[str]] = {}
     for run, entry in data["runs"].items():
         for ds, m in entry["metrics"].items():
@@ -388,7 +402,8 @@ def markdown_table(data: dict) -> str:
                 gflops = m.get(f"{meth}/gflops", float("nan"))
                 rows.setdefault(ds, []).append(
                     f"| {ds} | {name} | {m[f'{meth}/psnr_roi']:.4f} | {m[f'{meth}/psnr_img']:.4f}"
-                    f" | {m[f'{meth}/ssim_roi']:.4f} | {gflops:.2f} |"
+                    f" | {m[f'{meth}/ssim_roi']:.4f} | {gflops:.2f} | "
+                    f"{' | '.join(paired_cells(m, meth))} |"
                 )
     for ds in sorted(rows):
         lines += rows[ds]

@@ -147,3 +147,31 @@ def test_table_keeps_committed_runs_this_machine_lacks():
     assert merged["breakdown"] == {"Set5_r24": {"x": 1}}
     gpu = {"budget": "gpu", "runs": {"r9": {}}, "breakdown": {}}
     assert "r9" not in driver.merge_committed(new, gpu)["runs"]
+
+
+def _metrics(paired=None):
+    m = {"dataset": "Set5_r24"}
+    for meth in ("pre_nopad", "pre_pad", "post", "clsr"):
+        m.update({f"{meth}/psnr_roi": 30.0, f"{meth}/psnr_img": 29.0, f"{meth}/ssim_roi": 0.9,
+                  f"{meth}/gflops": 1.0})  # fmt: skip
+    if paired is not None:
+        m["paired"] = paired
+    return m
+
+
+def test_table_shows_the_paired_difference_to_post_or_a_dash():
+    d = dict(mean=0.0123, low=0.0041, high=0.0205, n=5, gain=4, lose=1, tie=0, level=0.95)
+    data = {"runs": {
+        "r1": {"metrics": {"Set5_r24": _metrics({"image": {"clsr - post": d}, "roi": {}})}},
+        "r7": {"metrics": {"Set14_r24": _metrics()}},  # older results: no ``paired``
+        "r2": {"metrics": {"Set5_r24": _metrics({"image": {}, "roi": {}})}},  # no baselines
+    }}  # fmt: skip
+    table = driver.markdown_table(data)
+    header = table.splitlines()[0]
+    assert header.endswith("| GFLOPs/ROI | minus post per image [95% CI] | images gain/lose |")
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in table.splitlines()}
+    assert rows[("Set5_r24", "R1")].endswith("| 1.00 | +0.0123 [+0.0041, +0.0205] | 4/1 of 5 |")
+    assert rows[("Set5_r24", "post")].endswith("| 1.00 | - | - |")
+    assert rows[("Set14_r24", "R7")].endswith("| 1.00 | - | - |")
+    assert rows[("Set5_r24", "R2")].endswith("| 1.00 | - | - |")
+    assert all(line.count("|") == header.count("|") for line in table.splitlines())
