@@ -88,6 +88,7 @@ setup(
             "clsr-infer=clsr_plugin.infer:main",
             "clsr-bench=clsr_plugin.bench:main",
             "clsr-demo=clsr_plugin.demo:main",
+            "clsr-adapt=clsr_plugin.adapt:main",
         ]
     },
     cmdclass={"build_py": BuildPyWithPth},

@@ -179,8 +179,16 @@ def test_large_images_random_and_real_photos(tmp_path):
         (n, m) for n in (1, 3) for m in (*METHODS, "clsr_infer")
     }
     assert all(r["error"] is None and r["ms"] > 0 for r in rows)
+    # post-cropping is its own reference; a padded pre-crop of a tiny CNN with a receptive
+    # field inside its padding gives post's pixels too (capped PSNR), the bare crop does not
+    by = {(r["image"], r["n_rois"], r["method"]): r["psnr_vs_post"] for r in rows}
+    for image in ("random 36x30", "photo.png"):
+        for n in (1, 3):
+            assert by[(image, n, "post")] == 100.0
+            assert by[(image, n, "pre_nopad")] < 100.0
     md = (tmp_path / "o" / "bench.md").read_text()
     assert "x faster than post" in md and "clsr-infer defaults" in md
+    assert "PSNR vs post's output" in md
 
 
 def test_paired_differences_over_images_and_rois(report):

@@ -28,7 +28,8 @@ SHIPPED = sorted(
 
 
 def test_every_console_script_is_found():
-    assert set(SCRIPTS) == {"clsr-train", "clsr-test", "clsr-infer", "clsr-bench", "clsr-demo"}
+    assert set(SCRIPTS) == {"clsr-train", "clsr-test", "clsr-infer", "clsr-bench", "clsr-demo",
+                            "clsr-adapt"}  # fmt: skip
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
@@ -127,8 +128,8 @@ def test_wheel_ships_every_options_file_and_the_demo_finds_them(wheel, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     paths = done.stdout.split()
     assert [Path(p).relative_to(site).as_posix() for p in paths] == [
+        "clsr_plugin/options/demo/backbone_demo_x4.yml",
         "clsr_plugin/options/demo/clsr_demo_x4.yml",
-        "clsr_plugin/options/demo/test_clsr_demo_x4.yml",
         "clsr_plugin/options/test_clsr_srresnet_x4.yml",
     ]
     help_out = subprocess.run([python(), "-m", "clsr_plugin.demo", "--help"], cwd=elsewhere,

@@ -1,5 +1,6 @@
-"""clsr-demo: exact iteration count, determinism, a re-run that only re-tests."""
+"""clsr-demo: exact iteration count, determinism, a re-run that only re-benchmarks."""
 
+import json
 import os
 
 import pytest
@@ -8,9 +9,14 @@ from clsr_plugin.demo import (
     TRAIN_IMAGES,
     basicsr_iterations,
     exact_enlarge_ratio,
+    format_paired,
     format_table,
     main,
+    verdict,
 )
+
+TINY = ["--iters", "3", "--adapt-iters", "2", "--roi", "8", "--max-side", "192",
+        "--large-size", "96x72"]  # fmt: skip
 
 
 def test_basicsr_iteration_model_reproduces_the_short_run():
@@ -25,41 +31,67 @@ def test_exact_enlarge_ratio_makes_basicsr_run_total_iter(n, batch, ratio, total
     assert basicsr_iterations(n * r, batch, total) == total
 
 
-def test_table_compares_the_backbone_alone_with_the_clsr():
-    res = {f"{k}/{m}": 1.0 for k in ("pre_nopad", "pre_pad", "post", "clsr")
-           for m in ("psnr_roi", "ssim_roi", "psnr_img", "gflops")}  # fmt: skip
-    table = format_table({"backbone": res, "clsr": {"clsr/psnr_roi": 2.0, "clsr/ssim_roi": 0.5,
-                                                    "clsr/psnr_img": 2.0}})  # fmt: skip
-    lines = table.splitlines()[2:]
-    assert [line.split(" | ")[0] for line in lines] == [
-        "| pre-cropping (no padding), backbone alone",
-        "| pre-cropping (padded ROI), backbone alone",
-        "| post-cropping (whole image), backbone alone",
+def _report(clsr_minus_post):
+    low, high = clsr_minus_post
+    row = dict(psnr_roi_mean=30.0, ssim_roi_mean=0.9, psnr_image_pooled=29.0,
+               gflops_per_roi=1.0, ms_single_roi=2.0)  # fmt: skip
+    methods = {m: dict(row) for m in ("pre_nopad", "pre_pad", "post", "clsr")}
+    methods["post"]["gflops_per_roi"] = 40.0
+    d = dict(mean=(low + high) / 2, low=low, high=high, n=10, gain=6, lose=4, tie=0, level=0.95)
+    return dict(config=dict(context_untrained=False),
+                results=[dict(methods=methods, paired={"roi": {"clsr - post": d},
+                                                       "image": {"clsr - post": d}})])  # fmt: skip
+
+
+def test_table_and_verdict_say_what_the_interval_says():
+    rep = _report((-0.01, 0.03))
+    lines = format_table(rep).splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:]] == [
+        "| Pre-cropping (no pad)",
+        "| Pre-cropping (model pad)",
+        "| Post-cropping",
         "| CLSR",
     ]
-    assert lines[-1] == "| CLSR | 2.000 | 0.5000 | 2.000 | - |"  # the CLSR's own row
+    assert lines[-1].endswith("| 2.0 |") and not format_table(rep, times=False).endswith("2.0 |")
+    assert "nothing measurable" in verdict(rep) and "2.5% of post-cropping's GFLOPs" in verdict(rep)
+    assert "beat post-cropping" in verdict(_report((0.01, 0.03)))
+    assert "worse than post-cropping" in verdict(_report((-0.03, -0.01)))
+    assert "+0.010 dB [95% CI -0.010, +0.030], 6 of 10 ROIs gain" in format_paired(rep)
 
 
-def test_demo_is_deterministic_and_a_rerun_only_retests(tmp_path, capsys):
-    argv = ["--iters", "3", "--max-side", "192"]
-    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
-    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
+def test_demo_is_deterministic_and_a_rerun_only_rebenchmarks(tmp_path, capsys):
+    assert main([*TINY, "--out", str(tmp_path / "a")]) == 0
+    assert main([*TINY, "--out", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
-    assert out.count("clsr_plugin.train") == 4  # CLSR and backbone alone, in both folders
-    a, b = ((tmp_path / d / "results.md").read_text() for d in "ab")
+    assert out.count("(a) training the backbone alone") == 2 and "(d) cost" in out
+    a, b = ((tmp_path / d / "quality_table.md").read_text() for d in "ab")
     assert a == b and len(a.splitlines()) == 6  # same seed and machine: the same table
-    assert (tmp_path / "a" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("comparison.png", "cost_panel.png"):
+        assert (tmp_path / "a" / name).read_bytes()[:4] == b"\x89PNG"
+    text = (tmp_path / "a" / "results.md").read_text()
+    assert "95% CI" in text and "x faster than post" in text and "PSNR vs post's output" in text
+    adapt = json.loads((tmp_path / "a" / "adapt" / "report.json").read_text())
+    assert adapt["train_images"] and adapt["val_images"] == ["rocket.png"]
     assert len(TRAIN_IMAGES) == 5
-    weights = tmp_path / "a" / "experiments" / "clsr_demo_x4" / "models" / "net_g_latest.pth"
+    weights = tmp_path / "a" / "experiments" / "demo_backbone_x4" / "models" / "net_g_latest.pth"
     stamp = os.stat(weights).st_mtime_ns
     (tmp_path / "a" / "results.md").write_text("earlier\n")
-    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert main([*TINY, "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
-    assert "clsr_plugin.train" not in out and out.count("training finished earlier") == 2
-    assert "results.md kept (the new table differs" in out
+    assert "(a) training" not in out and "trained earlier" in out and "finished earlier" in out
+    assert "results.md kept (the same quality table" in out
     assert (tmp_path / "a" / "results.md").read_text() == "earlier\n"
     assert os.stat(weights).st_mtime_ns == stamp
-    assert main([*argv, "--out", str(tmp_path / "a"), "--overwrite"]) == 0
-    assert (tmp_path / "a" / "results.md").read_text() == b
-    with pytest.raises(SystemExit, match="finished with 3 iterations, not 4"):
-        main(["--iters", "4", "--max-side", "192", "--out", str(tmp_path / "a")])
+
+
+def test_training_does_not_depend_on_the_thread_count(tmp_path):
+    """The tiny variant at 1 and 2 threads: the same quality table to 0.02 dB (the backbone
+    and the adapters are trained on one thread whatever --threads says)."""
+    import re
+
+    for threads in ("1", "2"):
+        assert main([*TINY, "--threads", threads, "--out", str(tmp_path / threads)]) == 0
+    nums = [[float(v) for v in re.findall(r"\| (\d+\.\d+)", (tmp_path / t / "quality_table.md")
+             .read_text())] for t in ("1", "2")]  # fmt: skip
+    assert len(nums[0]) == len(nums[1]) == 16
+    assert max(abs(x - y) for x, y in zip(*nums)) <= 0.02

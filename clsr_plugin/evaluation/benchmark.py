@@ -21,7 +21,7 @@ import torch
 from clsr_plugin.evaluation.engine import restore_rois
 from clsr_plugin.evaluation.methods import METHODS, get_method
 from clsr_plugin.evaluation.paired import paired_table
-from clsr_plugin.evaluation.roi_metrics import RoiMetricAccumulator
+from clsr_plugin.evaluation.roi_metrics import RoiMetricAccumulator, psnr_from_mse
 from clsr_plugin.evaluation.timing import measure
 from clsr_plugin.flops import clsr_macs, gflops
 from clsr_plugin.inference.api import autocast_for, upscale_rois
@@ -88,6 +88,15 @@ def paired_results(metrics: dict[str, RoiMetricAccumulator]) -> dict:
 def add_rois(acc: RoiMetricAccumulator, sr: Sequence[np.ndarray], gt: Sequence[np.ndarray]) -> None:
     """Add one image's restored ROIs (float RGB in [0, 1]) to ``acc`` as 8-bit images."""
     acc.add_image([from_float01(a, 8) for a in sr], [from_float01(b, 8) for b in gt])
+
+
+def _psnr_between(a: Sequence[np.ndarray] | None, b: Sequence[np.ndarray] | None) -> float | None:
+    """PSNR (8-bit, pooled over the ROIs, capped) of outputs ``a`` against outputs ``b``."""
+    if a is None or b is None:
+        return None
+    sa = np.concatenate([from_float01(x, 8).astype(np.float64).ravel() for x in a])
+    sb = np.concatenate([from_float01(x, 8).astype(np.float64).ravel() for x in b])
+    return psnr_from_mse(float(np.mean((sa - sb) ** 2)))
 
 
 def crop_hr(hr: np.ndarray, boxes: torch.Tensor, scale: int) -> list[np.ndarray]:
@@ -331,6 +340,7 @@ def synthetic(model, roi: int, settings: BenchSettings, device, dtype) -> list[d
         one = torch.tensor([[(W - roi) // 2, (H - roi) // 2, roi, roi]], device=device)
         many = _random_boxes(H, W, roi, max(settings.multi_roi), 0, device)
         for boxes in (one, many) if len(many) > 1 else (one,):
+            outputs, group = {}, []
             for m in LARGE_METHODS:
                 try:
                     r = measure(lambda m=m, b=boxes, x=lq: _run_large(model, m, x, b, settings),
@@ -340,8 +350,15 @@ def synthetic(model, roi: int, settings: BenchSettings, device, dtype) -> list[d
                     r, err = dict(ms=None, peak_mem_mb=None), str(e).splitlines()[0][:120]
                     if device.type == "cuda":
                         torch.cuda.empty_cache()
-                r.pop("output", None)
-                rows.append(dict(image=label, lr_size=f"{W}x{H}", n_rois=len(boxes), method=m,
-                                 error=err, **r))  # fmt: skip
+                out = r.pop("output", None)
+                if out is not None:
+                    outputs[m] = [a if isinstance(a, np.ndarray) else tensor_to_image(a)
+                                  for a in out]  # fmt: skip
+                group.append(dict(image=label, lr_size=f"{W}x{H}", n_rois=len(boxes), method=m,
+                                  error=err, **r))  # fmt: skip
+            for row in group:  # how far each output is from post-cropping's own pixels
+                row["psnr_vs_post"] = _psnr_between(outputs.get(row["method"]),
+                                                    outputs.get("post"))  # fmt: skip
+            rows.extend(group)
         del lq
     return rows

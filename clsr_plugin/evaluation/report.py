@@ -131,8 +131,9 @@ def to_markdown(report: dict) -> str:
             "",
             "## Large LR images (random pixels, or real photos used as the LR input)",
             "",
-            "| image | LR size | ROIs | method | ms | x faster than post | peak MB | error |",
-            "|---|---|---|---|---|---|---|---|",
+            "| image | LR size | ROIs | method | ms | x faster than post | peak MB | "
+            "PSNR vs post's output | error |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         post = {(r["image"], r["n_rois"]): r["ms"] for r in report["synthetic"]
                 if r["method"] == "post"}  # fmt: skip
@@ -142,7 +143,8 @@ def to_markdown(report: dict) -> str:
             lines.append(
                 f"| {r['image']} | {r['lr_size']} | {r['n_rois']} | "
                 f"{method_label(r['method'], report)} | {_fmt(r['ms'])} | {_fmt(speedup, 1)} | "
-                f"{_fmt(r['peak_mem_mb'], 1)} | {r['error'] or ''} |"
+                f"{_fmt(r['peak_mem_mb'], 1)} | {_fmt(r.get('psnr_vs_post'), 2)} | "
+                f"{r['error'] or ''} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -75,6 +75,20 @@ def load_yaml(path: str | os.PathLike) -> Any:
         raise OptionsError(f"{path}: not a UTF-8 text file ({err.reason})") from None
 
 
+def dump_yaml(opt: Any) -> str:
+    """Options as YAML text that :func:`load_yaml` reads back (mappings, ordered or not, are
+    written as plain YAML mappings in their order)."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+
+    return yaml.safe_dump(plain(opt), sort_keys=False)
+
+
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise OptionsError(message)
