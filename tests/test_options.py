@@ -112,6 +112,11 @@ def test_options_parse_and_build(path, synthetic, tmp_path):
             assert item["rois"].shape[1] == 4 and item["gt"].shape[-1] == 4 * item["lq"].shape[-1]
     model = build_model(opt)
     net = model.get_bare_model(model.net_g)
+    if opt["model_type"] == "SRModel":  # the demo's backbone trained alone: a plain backbone
+        assert path.endswith("backbone_demo_x4.yml") and type(net).__name__ == "MSRResNet"
+        out = net.eval()(torch.rand(1, 3, 8, 8))
+        assert out.shape == (1, 3, 32, 32) and model.cri_pix is not None
+        return
     assert type(net).__name__ == "CLSR" and net.scale == 4
     assert net.pim is not None and net.gcm is not None
     if opt["is_train"]:
