@@ -301,6 +301,7 @@ def format_report(report: dict) -> str:
         "|---|---:|---:|---:|",
     ]
     from clsr_plugin.evaluation.methods import METHODS
+    from clsr_plugin.evaluation.paired import PairedDifference
 
     for key in ("pre_nopad", "pre_pad", "post", "clsr"):
         if f"{key}/psnr_roi" in m:
@@ -311,10 +312,8 @@ def format_report(report: dict) -> str:
     lines += ["", "Paired differences (bootstrap 95% CI):", ""]
     for unit, table in m.get("paired", {}).items():
         for pair, d in table.items():
-            lines.append(
-                f"- {pair}, per {unit}: {d['mean']:+.3f} dB [{d['low']:+.3f}, {d['high']:+.3f}]"
-                f"; {d['gain']} of {d['n']} gain, {d['lose']} lose"
-            )
+            diff = PairedDifference.from_dict(d).format(items=f"{unit}s")
+            lines.append(f"- {pair}, per {unit}: {diff}")
     if m.get("context_untrained"):
         lines.append("- the adapter's context branches are untrained (output = pre_pad).")
     lines += ["", "Use it:", "", "```bash", report["usage"], "```"]

@@ -186,6 +186,8 @@ def format_table(report: dict, times: bool = True) -> str:
 
 def format_paired(report: dict) -> str:
     """The paired differences of the held-out table, one line each (per ROI and per image)."""
+    from clsr_plugin.evaluation.paired import PairedDifference
+
     res = report["results"][0]
     lines = []
     for pair in ("clsr - post", "clsr - pre_pad", "pre_pad - post"):
@@ -194,9 +196,8 @@ def format_paired(report: dict) -> str:
         for unit, items in (("ROI", "ROIs"), ("image", "images")):
             d = res["paired"][unit.lower()].get(pair)
             if d is not None:
-                cells.append(f"per {unit}: {d['mean']:+.3f} dB [95% CI {d['low']:+.3f}, "
-                             f"{d['high']:+.3f}], {d['gain']} of {d['n']} {items} gain, "
-                             f"{d['lose']} lose")  # fmt: skip
+                diff = PairedDifference.from_dict(d).format(items=items, sep=", ")
+                cells.append(f"per {unit}: {diff}")
         if cells:
             lines.append(f"- {_label(a, report)} minus {_label(b, report)}: " + "; ".join(cells))
     return "\n".join(lines)

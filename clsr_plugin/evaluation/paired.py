@@ -43,11 +43,17 @@ class PairedDifference:
         """True when the whole interval is on one side of 0."""
         return self.low > 0 or self.high < 0
 
-    def format(self, unit: str = "dB", items: str = "images") -> str:
-        """One line, e.g. ``+0.012 dB [95% CI +0.004, +0.020]; 14 of 20 images gain, 6 lose``."""
+    @classmethod
+    def from_dict(cls, d: Mapping) -> PairedDifference:
+        """The inverse of :meth:`as_dict` (e.g. a ``paired`` entry read back from JSON)."""
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    def format(self, unit: str = "dB", items: str = "images", nd: int = 3, sep: str = "; ") -> str:
+        """One line, e.g. ``+0.012 dB [95% CI +0.004, +0.020]; 14 of 20 images gain, 6 lose``
+        (``nd`` decimals; ``sep`` between the interval and the counts)."""
         return (
-            f"{self.mean:+.3f} {unit} [{self.level:.0%} CI {self.low:+.3f}, {self.high:+.3f}]; "
-            f"{self.gain} of {self.n} {items} gain, {self.lose} lose"
+            f"{self.mean:+.{nd}f} {unit} [{self.level:.0%} CI {self.low:+.{nd}f}, "
+            f"{self.high:+.{nd}f}]{sep}{self.gain} of {self.n} {items} gain, {self.lose} lose"
         )
 
 

@@ -21,7 +21,7 @@ from clsr_plugin.archs import load_backbone_weights
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
 from clsr_plugin.evaluation.engine import restore_rois
 from clsr_plugin.evaluation.methods import METHODS
-from clsr_plugin.evaluation.paired import paired_table
+from clsr_plugin.evaluation.paired import PairedDifference, paired_table
 from clsr_plugin.evaluation.roi_cost import AMORTISED, RoiCostCounter, cost_methods
 from clsr_plugin.evaluation.roi_crops import crop_rois
 from clsr_plugin.evaluation.roi_metrics import PSNR_CAP, RoiMetricAccumulator, check_metric_opts
@@ -497,11 +497,8 @@ class LocalSRModel(SRModel):
         )
         for unit, table in getattr(self, "paired_results", {}).items():
             for pair, d in table.items():
-                lines.append(
-                    f"\t {pair} (PSNR per {unit}): {d['mean']:+.4f} dB, {d['level']:.0%} CI "
-                    f"[{d['low']:+.4f}, {d['high']:+.4f}], {d['gain']} of {d['n']} gain, "
-                    f"{d['lose']} lose"
-                )
+                diff = PairedDifference.from_dict(d).format(items=f"{unit}s", nd=4)
+                lines.append(f"\t {pair} (PSNR per {unit}): {diff}")
         for name in ("clsr/psnr_roi", "clsr/psnr_img"):
             if name in best:
                 lines.append(f"\t Best {name}: {best[name]['val']:.4f} @ {best[name]['iter']} iter")
