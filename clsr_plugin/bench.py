@@ -21,6 +21,10 @@ synchronisation), peak memory (CUDA: max allocated; CPU: peak RSS growth, via
 ``/proc/self/clear_refs``); plus multi-ROI scaling (1, 10, 100 ROIs per image), the
 context-window trade-off, and optionally synthetic large images (``--synthetic-sizes 512 2048``)
 for latency/memory at scale.
+
+Every input is checked before anything runs (:func:`~clsr_plugin.evaluation.benchmark.check_inputs`:
+each image decodes, each synthetic size fits in memory); bad input is one ``clsr-bench: error:``
+line, exit code 2, and no report is written.
 """
 
 from __future__ import annotations
@@ -33,11 +37,18 @@ from collections.abc import Sequence
 import torch
 
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
-from clsr_plugin.evaluation.benchmark import BenchSettings, bench_dataset, synthetic
+from clsr_plugin.evaluation.benchmark import (
+    BenchSettings,
+    bench_dataset,
+    check_inputs,
+    synthetic,
+)
 from clsr_plugin.evaluation.report import write_report
 from clsr_plugin.inference.api import load_clsr
 from clsr_plugin.inference.rois import context_window_arg
-from clsr_plugin.utils.image_io import list_images
+from clsr_plugin.utils.cli import run_cli
+
+PROG = "clsr-bench"
 
 
 # ---------------------------------------------------------------- CLI ------------------------
@@ -56,7 +67,7 @@ def _size_arg(text: str) -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog="clsr-bench",
+        prog=PROG,
         description=(
             "LocalSR quality/efficiency benchmark (the paper's Table 1 style). For every folder\n"
             "of HR images (LR made with MATLAB bicubic) and ROI size it evaluates, on each\n"
@@ -117,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         type=_size_arg,
         default=[],
-        help="also time random LR images of these sizes: N (N x N) or WxH (e.g. 512 1000x750)",
+        help="also time random LR images of these sizes: N (N x N) or WxH (e.g. 512 1000x750); "
+        "refused up front when its float32 input plus post-cropping's output exceed the "
+        "available memory",
     )
     ap.add_argument(
         "--lr-photos",
@@ -135,27 +148,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point: 0; 2 and one ``clsr-bench: error:`` line for bad input (options,
+    weights, adapter, images, sizes; :mod:`clsr_plugin.utils.cli`), with nothing written."""
     args = build_parser().parse_args(argv)
+    return run_cli(PROG, lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check every input, run the benchmark, write the report (only at the end)."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        model = load_clsr(args.weights, args.opt, args.device, args.half, adapter=args.adapter)
-        for d in args.data:
-            list_images([d])
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"clsr-bench: error: {str(err).splitlines()[0]}", file=sys.stderr)
-        return 2
+    model = load_clsr(args.weights, args.opt, args.device, args.half, adapter=args.adapter)
     settings = BenchSettings(
         batch=args.batch, max_images=args.max_images, timing_images=args.timing_images,
         warmup=args.warmup, repeats=args.repeats, multi_roi=tuple(args.multi_roi),
         context_windows=tuple(args.context_windows), synthetic_sizes=tuple(args.synthetic_sizes),
         lr_photos=tuple(args.lr_photos), no_flops=args.no_flops, share_windows=args.share_windows,
     )  # fmt: skip
-    untrained = context_untrained(model)
-    if untrained:
-        print(f"clsr-bench: warning: {UNTRAINED_WARNING}", file=sys.stderr)
     p = next(model.parameters())
     device, dtype = p.device, p.dtype
+    check_inputs(args.data, settings, int(model.scale), device)  # before anything runs
+    untrained = context_untrained(model)
+    if untrained:
+        print(f"{PROG}: warning: {UNTRAINED_WARNING}", file=sys.stderr)
     report = dict(
         config=dict(opt=str(args.opt), weights=args.weights, adapter=args.adapter,
                     device=str(device),

@@ -21,7 +21,9 @@ the added parameters bring.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import inspect
+import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -90,6 +92,20 @@ _GCM_KEYS = {
 }
 
 
+def check_roi_pad(value: object, key: str = "roi_pad") -> int:
+    """``roi_pad`` as an int: an integer >= 0 (an integral float such as ``4.0`` too).
+
+    Raises:
+        ValueError: anything else (``2.5``, ``true``, ``'4'``, ``-1``), naming ``key``.
+    """
+    integral = isinstance(value, numbers.Integral) or (
+        isinstance(value, float) and value.is_integer()
+    )
+    if isinstance(value, bool) or not integral or value < 0:  # type: ignore[operator]
+        raise ValueError(f"{key} must be an integer >= 0 (LR pixels), got {value!r}.")
+    return int(value)  # type: ignore[call-overload]
+
+
 @ARCH_REGISTRY.register()
 class CLSR(nn.Module):
     """Context-based local SR around any supported BasicSR backbone.
@@ -133,11 +149,9 @@ class CLSR(nn.Module):
         self.context = context
         if not isinstance(backbone, dict) or "type" not in backbone:
             raise ValueError(f"backbone must be a dict with a 'type' key, got {backbone!r}.")
-        if int(roi_pad) < 0:
-            raise ValueError(f"roi_pad must be >= 0, got {roi_pad}.")
         cfg = copy.deepcopy(dict(backbone))
         adapter_cls = get_adapter(cfg["type"])
-        self.roi_pad = int(roi_pad)
+        self.roi_pad = check_roi_pad(roi_pad)
         self.base = adapter_cls.build(cfg)
         self._base: BackboneAdapter = adapter_cls(self.base)
         self.scale = self._base.scale
@@ -427,3 +441,96 @@ def context_untrained(net: nn.Module) -> bool:
     net = getattr(net, "module", net)  # DataParallel / DistributedDataParallel
     fusions = [branch.fuse for branch in (net.pim, net.gcm) if branch is not None]
     return all(not torch.any(p).item() for fuse in fusions for p in fuse.parameters())
+
+
+def _keyword_names(cls: type) -> tuple[set[str], set[str], bool]:
+    """``(accepted, required, any_key)`` keyword arguments of ``cls``'s constructor."""
+    accepted, required, any_key = set(), set(), False
+    for name, p in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or p.kind == p.VAR_POSITIONAL:
+            continue
+        if p.kind == p.VAR_KEYWORD:
+            any_key = True
+        elif p.kind != p.POSITIONAL_ONLY:
+            accepted.add(name)
+            if p.default is p.empty:
+                required.add(name)
+    return accepted, required, any_key
+
+
+def _check_keywords(cls: type, opt: Mapping, where: str) -> None:
+    """The keys of ``opt`` (besides ``type``) must be keyword arguments of ``cls``."""
+    accepted, required, any_key = _keyword_names(cls)
+    given = {k for k in opt if k != "type"}
+    unknown = sorted(map(str, given - accepted))
+    if unknown and not any_key:
+        raise ValueError(
+            f"{where}: unknown key(s) {', '.join(unknown)} for {cls.__name__}; valid keys: "
+            f"{', '.join(sorted(accepted))}."
+        )
+    missing = sorted(required - given)
+    if missing:
+        raise ValueError(f"{where}: {cls.__name__} needs the key(s) {', '.join(missing)}.")
+
+
+def check_network_opt(net: object, where: str = "network_g") -> None:
+    """Check a ``network_g`` mapping against the constructors it names, before building it.
+
+    The one check of network options, used by options validation (``clsr-train``,
+    ``clsr-test``), by :func:`clsr_plugin.inference.api.build_clsr` (``clsr-infer``,
+    ``clsr-bench``, ``load_clsr``) and by adapter metadata
+    (:func:`clsr_plugin.utils.adapter_file.read_adapter`). It checks: a registered ``type``;
+    for a backbone type, no CLSR keys (``backbone``, ``roi_pad``, ...: then ``type`` should be
+    ``CLSR``) and only its constructor's keys; for ``CLSR``, only CLSR's constructor keys, a
+    ``backbone`` with a supported ``type`` and only that backbone's constructor keys, an
+    integer ``roi_pad``, a known ``context`` and known ``pim`` / ``gcm`` options.
+
+    Args:
+        net: the ``network_g`` value.
+        where: how to name it in errors (e.g. ``network_g``, ``<file>: metadata network_g``).
+
+    Raises:
+        ValueError: one line naming the key and what is allowed.
+    """
+    if not isinstance(net, Mapping) or not isinstance(net.get("type"), str):
+        raise ValueError(
+            f"{where} is missing or has no type (expected `network_g: {{type: CLSR, backbone: "
+            "{type: MSRResNet, ...}}` or a BasicSR architecture)"
+        )
+    kind = net["type"]
+    if kind not in ARCH_REGISTRY:
+        raise ValueError(
+            f"{where}.type: unknown architecture {kind!r} (registered: "
+            f"{', '.join(sorted(name for name, _ in ARCH_REGISTRY))})"
+        )
+    clsr_keys = _keyword_names(CLSR)[0]
+    if kind != "CLSR":
+        arch = ARCH_REGISTRY.get(kind)
+        own = _keyword_names(arch)[0]
+        misplaced = sorted(k for k in net if k in clsr_keys and k not in own)
+        if misplaced:
+            raise ValueError(
+                f"{where}.type is {kind!r}, a backbone, but it has CLSR's key(s) "
+                f"{', '.join(misplaced)}: set `type: CLSR` and put the backbone under "
+                "`backbone:`"
+            )
+        _check_keywords(arch, net, where)
+        return
+    _check_keywords(CLSR, net, where)
+    backbone = net["backbone"]
+    if not isinstance(backbone, Mapping) or not isinstance(backbone.get("type"), str):
+        raise ValueError(
+            f"{where}.backbone is missing or has no type (expected `backbone: {{type: "
+            "MSRResNet, ...}`)"
+        )
+    try:
+        get_adapter(backbone["type"])
+    except ValueError as err:
+        raise ValueError(f"{where}.backbone.type: {err}") from None
+    _check_keywords(ARCH_REGISTRY.get(backbone["type"]), backbone, f"{where}.backbone")
+    check_roi_pad(net.get("roi_pad", 0), f"{where}.roi_pad")
+    context = net.get("context", "image")
+    if context not in CONTEXTS:
+        raise ValueError(f"{where}.context must be one of {CONTEXTS}, got {context!r}.")
+    _branch_options(net.get("pim"), f"{where}.pim", _PIM_KEYS)
+    _branch_options(net.get("gcm"), f"{where}.gcm", _GCM_KEYS)

@@ -11,7 +11,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -308,18 +308,85 @@ def context_tradeoff(model, images, roi: int, settings: BenchSettings, device) -
 LARGE_METHODS = (*METHODS, "clsr_infer")
 
 
-def _large_images(settings: BenchSettings, device, dtype) -> list[tuple[str, torch.Tensor]]:
+def large_image_bytes(w: int, h: int, scale: int) -> int:
+    """Bytes a ``w`` x ``h`` LR image of the large-image rows needs at the least: its float32
+    input tensor (3 x h x w x 4) plus post-cropping's float32 output (scale^2 times that).
+
+    A lower bound (the backbone's feature maps come on top), enough to refuse sizes that
+    cannot run before anything is allocated.
+    """
+    return 4 * 3 * w * h * (1 + scale * scale)
+
+
+def available_memory(device: torch.device) -> tuple[int | None, str]:
+    """``(bytes, where from)`` free for new tensors on ``device``: ``MemAvailable`` of
+    ``/proc/meminfo`` for the CPU, the driver's free memory for CUDA; ``None`` if unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0]), f"free on {device}"
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
+    except (OSError, ValueError, IndexError):
+        pass
+    return None, "unknown"
+
+
+def check_large_image_memory(sizes: Sequence[tuple[int, int]], scale: int, device) -> None:
+    """Refuse ``--synthetic-sizes`` whose :func:`large_image_bytes` exceed the memory available
+    (the input is made on the CPU first, so for CUDA it must fit both there and on the GPU).
+    Sizes are run one after the other, so each must fit on its own.
+
+    Raises:
+        ValueError: one line naming the size, what it needs and what is available.
+    """
+    device = torch.device(device)
+    places = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
+    for w, h in sizes:
+        for place in places:
+            need = large_image_bytes(w, h, scale) if place == device else 12 * w * h
+            have, source = available_memory(place)
+            if have is not None and need > have:
+                raise ValueError(
+                    f"--synthetic-sizes {w}x{h}: needs at least {need / 2**30:,.1f} GiB (its "
+                    f"float32 LR input {12 * w * h / 2**30:,.1f} GiB"
+                    + (f" plus post-cropping's x{scale} output" if place == device else "")
+                    + f"), but {have / 2**30:,.1f} GiB is available ({source}); use a smaller "
+                    "size"
+                )
+
+
+def check_inputs(folders: Sequence[str], settings: BenchSettings, scale: int, device) -> None:
+    """Everything the benchmark will read, before it runs: each folder's images (up to
+    ``max_images``) and ``--lr-photos`` decode with :func:`read_image` (which refuses
+    truncated and unreadable files, naming them), and ``--synthetic-sizes`` fit in memory
+    (:func:`check_large_image_memory`).
+
+    Raises:
+        ValueError: one line naming the file or the size.
+    """
+    for folder in folders:
+        for path in list_images([folder])[: settings.max_images]:
+            read_image(path)
+    for path in settings.lr_photos:
+        read_image(path)
+    check_large_image_memory(settings.synthetic_sizes, scale, device)
+
+
+def _large_images(
+    settings: BenchSettings, device, dtype, scale: int
+) -> Iterator[tuple[str, torch.Tensor]]:
     """``(label, (1, 3, H, W) LR)`` of ``--synthetic-sizes`` (random pixels, seeded) and of
-    ``--lr-photos`` (real photos used as the LR input as they are)."""
-    out = []
+    ``--lr-photos`` (real photos used as the LR input as they are), one at a time."""
+    check_large_image_memory(settings.synthetic_sizes, scale, device)
     g = torch.Generator().manual_seed(0)
     for w, h in settings.synthetic_sizes:
-        out.append((f"random {w}x{h}", torch.rand(1, 3, h, w, generator=g)))
+        yield f"random {w}x{h}", torch.rand(1, 3, h, w, generator=g).to(device=device, dtype=dtype)
     for path in settings.lr_photos:
         rgb = to_float01(read_image(path).rgb)
         lq = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float()
-        out.append((os.path.basename(path), lq))
-    return [(label, lq.to(device=device, dtype=dtype)) for label, lq in out]
+        yield os.path.basename(path), lq.to(device=device, dtype=dtype)
 
 
 def _run_large(
@@ -335,7 +402,7 @@ def synthetic(model, roi: int, settings: BenchSettings, device, dtype) -> list[d
     """Latency / peak memory of one ROI (and ``max(multi_roi)`` ROIs) in large LR images:
     random ones (``--synthetic-sizes``) and real photos (``--lr-photos``)."""
     rows = []
-    for label, lq in _large_images(settings, device, dtype):
+    for label, lq in _large_images(settings, device, dtype, int(model.scale)):
         H, W = lq.shape[-2:]
         one = torch.tensor([[(W - roi) // 2, (H - roi) // 2, roi, roi]], device=device)
         many = _random_boxes(H, W, roi, max(settings.multi_roi), 0, device)

@@ -28,6 +28,7 @@ from torch import nn
 from clsr_plugin.inference.rois import Box, context_windows, validate_rois
 from clsr_plugin.utils.checkpoint import (
     YAML_OPT_IN,
+    CheckpointError,
     extract_state_dict,
     load_checkpoint,
     unsafe_pickle_opt,
@@ -114,11 +115,18 @@ def read_network_opt(opt: str | os.PathLike | Mapping) -> tuple[dict, dict]:
 
 
 def build_clsr(net_opt: Mapping) -> nn.Module:
-    """Build the network of ``net_opt``; a plain backbone is wrapped as ``CLSR(backbone=...)``."""
+    """Build the network of ``net_opt``; a plain backbone is wrapped as ``CLSR(backbone=...)``.
+
+    Raises:
+        ValueError: options that do not fit the constructors
+            (:func:`~clsr_plugin.archs.clsr_arch.check_network_opt`), in one line.
+    """
     from basicsr.archs import build_network
 
     import clsr_plugin  # noqa: F401  (registers CLSR and the extra backbones)
+    from clsr_plugin.archs.clsr_arch import check_network_opt
 
+    check_network_opt(net_opt)
     net_opt = copy.deepcopy(dict(net_opt))
     if net_opt["type"] != "CLSR":
         net_opt = {"type": "CLSR", "backbone": net_opt}
@@ -141,7 +149,8 @@ def load_weights(
         ``'clsr'`` or ``'backbone'``: what was loaded.
 
     Raises:
-        FileNotFoundError, ValueError, RuntimeError (key/shape mismatch, keys listed).
+        FileNotFoundError, ValueError; CheckpointError (a RuntimeError: an unreadable file,
+        non-finite values, key/shape mismatch with the keys listed), naming the file.
     """
     if isinstance(weights, Mapping) and all(isinstance(v, torch.Tensor) for v in weights.values()):
         state = OrderedDict(weights)
@@ -152,11 +161,16 @@ def load_weights(
             else load_checkpoint(weights, allow_unsafe_pickle, opt_in)
         )
         state = extract_state_dict(ckpt, "params_ema")
+    source = "the given state dict" if isinstance(weights, Mapping) else os.fspath(weights)
     if any(k.startswith("base.") for k in state):
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as err:  # shapes: torch lists every mismatch over many lines
+            detail = " ".join(str(err).split("\n", 1)[-1].split())
+            raise CheckpointError(f"{source} does not fit the CLSR options: {detail}") from None
         if missing or unexpected:
-            raise RuntimeError(
-                f"Checkpoint does not match the CLSR options: missing keys {list(missing)[:8]}, "
+            raise CheckpointError(
+                f"{source} does not match the CLSR options: missing keys {list(missing)[:8]}, "
                 f"unexpected keys {list(unexpected)[:8]}"
             )
         return "clsr"

@@ -2,9 +2,9 @@
 
 Every checkpoint the plugin touches (BasicSR ``.pth`` weights, ``.state`` resume files,
 ``.safetensors`` weights) goes through :func:`load_checkpoint`, which never executes pickled
-code unless the caller opts in explicitly, and :func:`extract_state_dict`, which canonicalises
-the container layouts found in the wild (``params_ema`` / ``params`` / ``state_dict`` /
-``model``, ``module.`` prefixes).
+code unless the caller opts in explicitly and refuses NaN / Inf values (:func:`check_finite`),
+and :func:`extract_state_dict`, which canonicalises the container layouts found in the wild
+(``params_ema`` / ``params`` / ``state_dict`` / ``model``, ``module.`` prefixes).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import pickle
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import torch
 
@@ -31,6 +31,50 @@ class CheckpointError(RuntimeError):
 
 class UnsafeCheckpointError(CheckpointError):
     """A checkpoint needs arbitrary code execution to load and the caller did not opt in."""
+
+
+class NonFiniteError(CheckpointError):
+    """A checkpoint or adapter file holds NaN or Inf values (corrupt, or a diverged training)."""
+
+
+def _tensors(obj: object, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    """``(dotted name, tensor)`` of every tensor in nested mappings / lists / tuples."""
+    if isinstance(obj, torch.Tensor):
+        yield prefix, obj
+    elif isinstance(obj, Mapping):
+        for k, v in obj.items():
+            yield from _tensors(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _tensors(v, f"{prefix}.{i}" if prefix else str(i))
+
+
+def check_finite(obj: object, source: str) -> None:
+    """Refuse NaN / Inf in any floating-point tensor of ``obj`` (nested containers walked).
+
+    The one finiteness check of loaded weights: :func:`load_checkpoint` runs it on every
+    checkpoint (``.pth``, ``.state``, ``.safetensors``), and
+    :func:`clsr_plugin.utils.adapter_file.read_adapter` on every adapter file. Such values
+    would run and write garbage images (or NaN metrics) without any error.
+
+    Args:
+        obj: a tensor, or containers of tensors (a checkpoint, a state dict).
+        source: how to name it in the error (the file).
+
+    Raises:
+        NonFiniteError: one line naming ``source``, the first such tensor and its counts.
+    """
+    for name, t in _tensors(obj):
+        if not (t.is_floating_point() or t.is_complex()) or t.device.type == "meta":
+            continue
+        finite = torch.isfinite(t)
+        if not bool(finite.all()):
+            nan = int(torch.isnan(t).sum())
+            raise NonFiniteError(
+                f"{source}: tensor {name or '(the file itself)'} holds non-finite values "
+                f"({nan} NaN, {t.numel() - int(finite.sum()) - nan} Inf of {t.numel()}); "
+                "the file is corrupt or was saved from a diverged training"
+            )
 
 
 def unsafe_pickle_opt(path_opt: Mapping | None) -> bool:
@@ -67,6 +111,7 @@ def load_checkpoint(
     Raises:
         FileNotFoundError: the file does not exist.
         UnsafeCheckpointError: the file needs code execution and the opt-in is off.
+        NonFiniteError: a floating-point tensor holds NaN or Inf (:func:`check_finite`).
         CheckpointError: the file is empty, truncated or not a checkpoint of its kind.
     """
     path = os.fspath(path)
@@ -80,14 +125,16 @@ def load_checkpoint(
         from safetensors.torch import load_file
 
         try:
-            return {"params": load_file(path, device="cpu")}
+            ckpt = {"params": load_file(path, device="cpu")}
         except Exception as err:  # safetensors raises its own error types
             raise CheckpointError(
                 f"Cannot read {path} as safetensors ({_one_line(err)}); a .safetensors file "
                 "is never read as a pickle"
             ) from None
+        check_finite(ckpt["params"], path)
+        return ckpt
     try:
-        return torch.load(path, map_location="cpu", weights_only=not allow_unsafe_pickle)
+        ckpt = torch.load(path, map_location="cpu", weights_only=not allow_unsafe_pickle)
     except pickle.UnpicklingError as err:
         reason = _refusal_reason(err)
         if allow_unsafe_pickle or not _is_refusal(err):
@@ -98,6 +145,8 @@ def load_checkpoint(
         ) from None
     except (RuntimeError, EOFError, ValueError, OSError, KeyError, AttributeError) as err:
         raise CheckpointError(f"Cannot read checkpoint {path}: {_one_line(err)}") from None
+    check_finite(ckpt, path)
+    return ckpt
 
 
 def _one_line(err: BaseException, limit: int = 300) -> str:

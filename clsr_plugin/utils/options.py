@@ -103,32 +103,42 @@ def _positive_int(value: Any) -> bool:
 
 
 def _check_network(opt: dict) -> None:
-    from basicsr.utils.registry import ARCH_REGISTRY
+    from clsr_plugin.archs.clsr_arch import check_network_opt
 
-    net = opt.get("network_g")
-    _require(
-        isinstance(net, dict) and isinstance(net.get("type"), str),
-        "network_g is missing or has no type (expected `network_g: {type: CLSR, backbone: "
-        "{type: MSRResNet, ...}}` or a BasicSR architecture)",
-    )
-    _require(
-        net["type"] in ARCH_REGISTRY,
-        f"network_g.type: unknown architecture {net['type']!r} (registered: "
-        f"{', '.join(sorted(name for name, _ in ARCH_REGISTRY))})",
-    )
-    if net["type"] == "CLSR":
-        from clsr_plugin.archs.adapters import get_adapter
+    try:
+        check_network_opt(opt.get("network_g"), "network_g")
+    except ValueError as err:
+        raise OptionsError(str(err)) from None
 
-        backbone = net.get("backbone")
-        _require(
-            isinstance(backbone, dict) and isinstance(backbone.get("type"), str),
-            "network_g.backbone is missing or has no type (expected `backbone: {type: "
-            "MSRResNet, ...}`)",
-        )
+
+#: ``path:`` keys whose files are read (and dropped) by :func:`validate_options`, so a bad file
+#: is refused before BasicSR makes its folders; the model reads them again (a second load).
+READ_AHEAD_KEYS = (
+    "pretrain_network_g",
+    "pretrain_network_backbone_g",
+    "pretrain_network_adapter_g",
+)
+
+
+def _check_weight_files(path_opt: dict, unsafe: bool) -> None:
+    """The weight files under ``path:`` load: ``load_checkpoint`` (safe unpickling, finite
+    values) for checkpoints, every check of
+    :func:`~clsr_plugin.utils.adapter_file.read_adapter` for the adapter."""
+    from clsr_plugin.utils.adapter_file import read_adapter
+    from clsr_plugin.utils.checkpoint import CheckpointError, load_checkpoint
+
+    for key in READ_AHEAD_KEYS:
+        value = path_opt.get(key)
+        if value is None:
+            continue
+        path = os.path.expanduser(value)
         try:
-            get_adapter(backbone["type"])
-        except ValueError as err:
-            raise OptionsError(f"network_g.backbone.type: {err}") from None
+            if key == "pretrain_network_adapter_g":
+                read_adapter(path)
+            else:
+                load_checkpoint(path, allow_unsafe_pickle=unsafe)
+        except (ValueError, CheckpointError) as err:
+            raise OptionsError(f"path.{key}: {err}") from None
 
 
 def _check_dataset(key: str, ds: dict) -> None:
@@ -176,9 +186,11 @@ def validate_options(opt: dict) -> None:
     """Check what the plugin reads from BasicSR options, before any folder is created.
 
     Run by :mod:`clsr_plugin.compat` right after BasicSR's ``parse_options`` (train and test,
-    ``clsr-train``, ``clsr-test`` and ``basicsr/train.py`` alike). Checks ``network_g`` (a
-    registered type; for ``CLSR`` a supported backbone), ``path.allow_unsafe_pickle`` (a
-    boolean), the checkpoint files named under ``path:`` (they exist), ``train.total_iter``
+    ``clsr-train``, ``clsr-test`` and ``basicsr/train.py`` alike). Checks ``network_g``
+    (:func:`~clsr_plugin.archs.clsr_arch.check_network_opt`: a registered type, only its
+    constructor's keys; for ``CLSR`` a supported backbone, an integer ``roi_pad``),
+    ``path.allow_unsafe_pickle`` (a boolean), the checkpoint files named under ``path:``
+    (they exist; :data:`READ_AHEAD_KEYS` are read and checked), ``train.total_iter``
     (a positive integer), every dataset's ``dataroot_*`` (existing folders; LMDBs for
     ``io_backend: lmdb``) and the ROI options of ``LocalSRPairedDataset`` (``roi_size``,
     ``lq_size``, ...).
@@ -191,7 +203,7 @@ def validate_options(opt: dict) -> None:
     _require(isinstance(opt, dict), f"options must be a mapping, got {type(opt).__name__}")
     path_opt = opt.get("path") or {}
     try:
-        unsafe_pickle_opt(path_opt)
+        unsafe = unsafe_pickle_opt(path_opt)
     except ValueError as err:
         raise OptionsError(str(err)) from None
     for key in CHECKPOINT_KEYS:
@@ -202,6 +214,7 @@ def validate_options(opt: dict) -> None:
                 f"path.{key}: checkpoint file not found: {value!r}",
             )
     _check_network(opt)
+    _check_weight_files(path_opt, unsafe)
     if opt.get("is_train"):
         train = opt.get("train")
         _require(isinstance(train, dict), "train is missing (training needs a `train:` section)")

@@ -106,6 +106,27 @@ def test_unsupported_backbones():
         adapter_cls(adapter_cls.build(cfg))
 
 
+def test_adapter_file_of_every_backbone_reads_back(backbone_cfg, tmp_path):
+    """``read_adapter`` checks the file against the network its metadata describes, built on
+    the ``meta`` device (SwinIR's constructor reads small tensors: those are real) without
+    touching the global RNG."""
+    from clsr_testing import GCM
+
+    from clsr_plugin.inference.api import build_clsr
+    from clsr_plugin.utils.adapter_file import read_adapter, save_adapter, unfrozen_state
+
+    opt = {"type": "CLSR", "backbone": backbone_cfg, "roi_pad": 3, "gcm": dict(GCM)}
+    net = build_clsr(opt)
+    frozen = ["base", "gcm.extractor"]
+    path = save_adapter(tmp_path / "a.safetensors", net, opt, frozen)
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    state, meta = read_adapter(path)
+    assert torch.equal(torch.rand(3), expected)
+    assert sorted(state) == sorted(unfrozen_state(net, frozen)) and meta["frozen"] == frozen
+
+
 EXTRA_SCALES = [
     dict(type="MSRResNet", num_feat=8, num_block=2, upscale=2),
     dict(type="MSRResNet", num_feat=8, num_block=2, upscale=3),
