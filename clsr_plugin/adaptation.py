@@ -197,9 +197,11 @@ def _training_options(s: AdaptSettings, net: dict, data_dir: str, ctx: int, n_tr
     t["total_iter"] = s.iters
     t["scheduler"]["periods"] = [s.iters]
     t["context_opt"]["end_iter"] = s.iters
-    if s.lr is not None:
+    if s.lr is not None:  # the cosine schedule's floor never above the learning rate
         t["optim_g"]["lr"] = s.lr
-    opt["val"] = dict(val_freq=val_freq, save_img=False, baselines=False, flops=False)
+        t["scheduler"]["eta_min"] = min(float(t["scheduler"].get("eta_min", 0)), s.lr)
+    # pre_pad beside the CLSR: the untrained adapter's score, a candidate of best_checkpoint
+    opt["val"] = dict(val_freq=val_freq, save_img=False, baselines=["pre_pad"], flops=False)
     opt["logger"].update(print_freq=max(1, min(50, val_freq)), save_checkpoint_freq=val_freq)
     return opt
 
@@ -279,12 +281,71 @@ def validations(history: list[dict], iters: int) -> list[dict]:
     return [by_iter[k] for k in sorted(by_iter)]
 
 
+def gain_over_untrained(entry: dict):
+    """The paired difference CLSR - pre_pad per ROI of one validation entry, or None.
+
+    pre_pad is exactly what the CLSR gives with its context branches untrained (the fusions
+    start at zero), i.e. the adapter at iteration 0."""
+    from clsr_plugin.evaluation.paired import PairedDifference
+
+    d = entry.get("paired", {}).get("roi", {}).get("clsr - pre_pad")
+    return None if d is None else PairedDifference.from_dict(d)
+
+
 def best_checkpoint(history: list[dict]) -> dict:
-    """The validation entry with the highest pooled PSNR per image (the earliest of ties)."""
-    scored = [h for h in history if "clsr/psnr_img" in h]
-    if not scored:
+    """The checkpoint to keep, chosen on the validation split.
+
+    Candidates are the validations whose gain over the untrained adapter (CLSR - pre_pad per
+    ROI, :func:`gain_over_untrained`) has its whole 95% CI above 0; of those, the one with the
+    highest pooled PSNR per image (the earliest of ties). When none is distinguishable from the
+    untrained adapter, that one is kept: ``{"iter": 0, ...}`` with pre_pad's values, whose
+    output is exactly padded pre-cropping's, so what is kept is never measurably worse than
+    pre_pad on the validation split.
+
+    Raises:
+        RuntimeError: no validation of the CLSR was recorded.
+    """
+    better = [h for h in history if (g := gain_over_untrained(h)) is not None and g.low > 0]
+    if better:
+        return max(better, key=lambda h: (h["clsr/psnr_img"], -h["iter"]))
+    # still untrained at a validation (e.g. --lr 0): reported as pre_pad alone
+    untrained = [h for h in history if "pre_pad/psnr_img" in h]
+    if not untrained:
         raise RuntimeError("no validation of the CLSR was recorded (training too short?).")
-    return max(scored, key=lambda h: (h["clsr/psnr_img"], -h["iter"]))
+    first = untrained[0]
+    return {"iter": 0, "untrained": True, "clsr/psnr_img": first["pre_pad/psnr_img"],
+            "clsr/psnr_roi": first.get("pre_pad/psnr_roi")}  # fmt: skip
+
+
+def curve(history: list[dict]) -> list[dict]:
+    """The learning curve on the validation split: per validation, the iteration, the CLSR's
+    pooled PSNR per image and its gain over the untrained adapter per ROI (mean, CI)."""
+    rows = []
+    for h in history:
+        if "clsr/psnr_img" not in h:
+            continue
+        g = gain_over_untrained(h)
+        rows.append(dict(iter=h["iter"], psnr_img=h["clsr/psnr_img"],
+                         gain=None if g is None else g.as_dict()))  # fmt: skip
+    return rows
+
+
+def write_untrained_adapter(net_opt: dict, weights: str, frozen: list[str], path: str) -> str:
+    """Write the adapter of iteration 0 around the backbone ``weights``: context branches at
+    their initialisation (zero fusions), so the CLSR gives exactly padded pre-cropping."""
+    import torch
+
+    from clsr_plugin.archs import load_backbone_weights
+    from clsr_plugin.inference.api import build_clsr
+    from clsr_plugin.utils.adapter_file import save_adapter
+    from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build_clsr(net_opt)
+    load_backbone_weights(model, extract_state_dict(load_checkpoint(weights), "params_ema"),
+                          strict=True)  # fmt: skip
+    return save_adapter(path, model, net_opt, frozen, "params", 0)
 
 
 def format_report(report: dict) -> str:
@@ -294,8 +355,15 @@ def format_report(report: dict) -> str:
         f"# clsr-adapt: context adapters for `{report['weights']}`",
         "",
         f"Validation split (never trained on): {', '.join(report['val_images'])}; ROI "
-        f"{report['roi']}, x{report['scale']}, {m.get('pre_pad/n_rois', 0):.0f} ROIs. Best "
-        f"checkpoint: iteration {report['best_iter']} of {report['iters']}.",
+        f"{report['roi']}, x{report['scale']}, {m.get('pre_pad/n_rois', 0):.0f} ROIs. "
+        + (
+            f"Kept: the untrained adapter (iteration 0 of {report['iters']}, output = padded "
+            "pre-cropping): no checkpoint's gain over it had a 95% CI above 0."
+            if report.get("kept_untrained")
+            else f"Kept: iteration {report['best_iter']} of {report['iters']} (the best pooled "
+            "PSNR per image of the checkpoints whose gain over the untrained adapter had a 95% "
+            "CI above 0)."
+        ),
         "",
         "| method | PSNR per ROI | PSNR per image | GFLOPs per ROI |",
         "|---|---:|---:|---:|",
@@ -312,10 +380,18 @@ def format_report(report: dict) -> str:
     lines += ["", "Paired differences (bootstrap 95% CI):", ""]
     for unit, table in m.get("paired", {}).items():
         for pair, d in table.items():
-            diff = PairedDifference.from_dict(d).format(items=f"{unit}s")
+            diff = PairedDifference.from_dict(d).format(items="ROIs" if unit == "roi" else "images")
             lines.append(f"- {pair}, per {unit}: {diff}")
     if m.get("context_untrained"):
         lines.append("- the adapter's context branches are untrained (output = pre_pad).")
+    if report.get("curve"):
+        lines += ["", "Learning curve on the validation split (CLSR - untrained adapter per ROI):",
+                  "", "| iteration | CLSR PSNR per image | gain per ROI [95% CI] |",
+                  "|---:|---:|---|"]  # fmt: skip
+        for row in report["curve"]:
+            g = row["gain"]
+            cell = "-" if g is None else PairedDifference.from_dict(g).format(items="ROIs")
+            lines.append(f"| {row['iter']} | {row['psnr_img']:.3f} | {cell} |")
     lines += ["", "Use it:", "", "```bash", report["usage"], "```"]
     return "\n".join(lines) + "\n"
 
@@ -330,6 +406,8 @@ def adapt(s: AdaptSettings) -> dict:
     marker = osp.join(out, MARKER)
     if s.iters < 1:
         raise ValueError(f"--iters must be >= 1, got {s.iters}.")
+    if s.lr is not None and not s.lr >= 0:
+        raise ValueError(f"--lr must be >= 0, got {s.lr}.")
     if osp.isfile(marker) and not s.overwrite:
         with open(osp.join(out, REPORT + ".json")) as f:
             report = json.load(f)
@@ -370,17 +448,26 @@ def adapt(s: AdaptSettings) -> dict:
                        "--auto_resume"], out, s.threads, s.iters, "adapt")  # fmt: skip
     exp = osp.join(out, "experiments", EXPERIMENT)
     with open(osp.join(exp, f"metrics_history_{VAL_NAME}.json")) as f:
-        best = best_checkpoint(validations(json.load(f), s.iters))
-    src = osp.join(exp, "models", f"net_g_{best['iter']}_adapter.safetensors")
-    if not osp.isfile(src) and best["iter"] == s.iters:  # the final validation's checkpoint
-        src = osp.join(exp, "models", "net_g_latest_adapter.safetensors")
+        history = validations(json.load(f), s.iters)
+    best = best_checkpoint(history)
     adapter = osp.join(out, ADAPTER)
-    with open(src, "rb") as f:
-        write_bytes(adapter, f.read())
+    if best.get("untrained"):
+        write_untrained_adapter(net, s.weights, list(opt["train"]["freeze"]), adapter)
+        print("[adapt] no checkpoint beat the untrained adapter (= padded pre-cropping) on the "
+              "validation split with a 95% CI above 0: keeping the untrained one (iteration 0)",
+              flush=True)  # fmt: skip
+    else:
+        src = osp.join(exp, "models", f"net_g_{best['iter']}_adapter.safetensors")
+        if not osp.isfile(src) and best["iter"] == s.iters:  # the final validation's checkpoint
+            src = osp.join(exp, "models", "net_g_latest_adapter.safetensors")
+        with open(src, "rb") as f:
+            write_bytes(adapter, f.read())
+        gain = gain_over_untrained(best)
+        print(f"[adapt] best checkpoint on the validation split: iteration {best['iter']} "
+              f"({best['clsr/psnr_img']:.3f} dB per image; vs the untrained adapter per ROI "
+              f"{gain.format(items='ROIs')})", flush=True)  # fmt: skip
     test_yml = _write_yaml(_test_options(opt, adapter), osp.join(out, "options", "report.yml"))
-    print(f"[adapt] best checkpoint on the validation split: iteration {best['iter']} "
-          f"({best['clsr/psnr_img']:.3f} dB per image); testing it against pre/post-cropping",
-          flush=True)  # fmt: skip
+    print("[adapt] testing the kept adapter against pre/post-cropping", flush=True)
     results = osp.join(out, "results", "adapt_report")
     if osp.isdir(results):  # BasicSR would archive it under another name
         shutil.rmtree(results)
@@ -391,7 +478,7 @@ def adapt(s: AdaptSettings) -> dict:
     report = dict(
         settings=asdict(s), weights=s.weights, adapter=adapter, val_images=val, train_images=train,
         roi=s.roi, scale=scale, context=ctx, iters=s.iters, best_iter=best["iter"],
-        metrics=metrics,
+        kept_untrained=bool(best.get("untrained")), metrics=metrics, curve=curve(history),
         usage=f"clsr-infer photo.png --roi x,y,{s.roi},{s.roi} --weights {s.weights} "
               f"--adapter {adapter} --out out/",
     )  # fmt: skip

@@ -261,7 +261,8 @@ def _patch_basicsr() -> None:
         atomic_torch_save(save_dict, save_path)
 
     def save_training_state(self, epoch, current_iter):
-        """``BaseModel.save_training_state`` with an atomic write."""
+        """``BaseModel.save_training_state`` with an atomic write; a model's
+        ``extra_training_state(epoch, current_iter)`` adds to (or replaces) its entries."""
         if current_iter == -1:
             return
         state = {
@@ -272,7 +273,7 @@ def _patch_basicsr() -> None:
         }
         extra = getattr(self, "extra_training_state", None)
         if callable(extra):
-            state.update(extra())
+            state.update(extra(epoch, current_iter))
         path = osp.join(self.opt["path"]["training_states"], f"{current_iter}.state")
         atomic_torch_save(state, path)
 

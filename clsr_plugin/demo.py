@@ -203,8 +203,9 @@ def format_paired(report: dict) -> str:
     return "\n".join(lines)
 
 
-def verdict(report: dict) -> str:
-    """What the held-out numbers say, in words: does the CLSR beat post-cropping?"""
+def verdict(report: dict, kept_untrained: bool = False) -> str:
+    """What the held-out numbers say, in words: does the CLSR beat post-cropping?
+    ``kept_untrained``: clsr-adapt kept the untrained adapter (its output is pre_pad's)."""
     res = report["results"][0]
     d = res["paired"]["roi"].get("clsr - post")
     m = res["methods"]
@@ -214,7 +215,12 @@ def verdict(report: dict) -> str:
         f"Padded pre-cropping costs {share:.1%} of post-cropping's GFLOPs per ROI and is "
         f"{same:.3f} dB from it per ROI."
     ]
-    if d is None:
+    if kept_untrained:
+        lines.append("clsr-adapt kept the untrained adapter: no checkpoint beat padded "
+                     "pre-cropping on its validation photo with a 95% CI above zero, so the "
+                     "CLSR row is padded pre-cropping, and context adds nothing measurable for "
+                     "this backbone and data.")  # fmt: skip
+    elif d is None:
         lines.append("The CLSR's context branches are untrained: it is padded pre-cropping.")
     elif d["low"] > 0:
         lines.append(f"The context adapters beat post-cropping on these ROIs by {d['mean']:+.3f} "
@@ -397,9 +403,10 @@ def run(args: argparse.Namespace) -> int:
     table, paired = format_table(held), format_paired(held)
     stable = format_table(held, times=False)
     cost = format_cost(big, osp.basename(large))
+    said = verdict(held, bool(adapted.get("kept_untrained")))
     text = (
         f"## Held-out photos ({', '.join(VAL_IMAGES)}; x4, ROI {args.roi}, RGB)\n\n{table}\n\n"
-        f"{paired}\n\n{verdict(held)}\n\n## Cost on one large image ({osp.basename(large)})\n\n"
+        f"{paired}\n\n{said}\n\n## Cost on one large image ({osp.basename(large)})\n\n"
         f"{cost}\n"
     )
     results_md = osp.join(out, "results.md")

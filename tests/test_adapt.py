@@ -43,7 +43,15 @@ def _argv(s, out, *extra):
             *FAST, *extra]  # fmt: skip
 
 
-def test_adapt_trains_resumes_keeps_the_best_and_writes_a_loadable_adapter(setup, capsys):
+def test_adapt_trains_resumes_keeps_the_best_and_writes_a_loadable_adapter(
+    setup, capsys, monkeypatch
+):
+    # four iterations of a tiny run gain nothing measurable over the untrained adapter (see
+    # the next test); here the last validation counts as clear of it, to take the path that
+    # keeps a trained checkpoint
+    from clsr_plugin import adaptation
+
+    monkeypatch.setattr(adaptation, "best_checkpoint", lambda history: history[-1])
     out = setup["tmp"] / "run"
     assert main(_argv(setup, str(out), "--iters", "4")) == 0
     first = json.loads((out / "report.json").read_text())
@@ -63,7 +71,11 @@ def test_adapt_trains_resumes_keeps_the_best_and_writes_a_loadable_adapter(setup
     history = json.loads((out / "experiments/adapt/metrics_history_val.json").read_text())
     history = validations(history, 4)
     assert [h["iter"] for h in history] == [2, 4]
-    assert report["best_iter"] == best_checkpoint(history)["iter"]
+    assert report["best_iter"] == 4 and not report["kept_untrained"]
+    kept = exp / "models" / "net_g_4_adapter.safetensors"
+    assert (out / "adapter.safetensors").read_bytes() == kept.read_bytes()
+    assert all("pre_pad/psnr_img" in h for h in history)  # the untrained adapter's score
+    assert [r["iter"] for r in report["curve"]] == [2, 4]
     m = report["metrics"]
     for key in ("pre_nopad", "pre_pad", "post", "clsr"):
         assert f"{key}/psnr_img" in m
@@ -83,13 +95,43 @@ def test_adapt_trains_resumes_keeps_the_best_and_writes_a_loadable_adapter(setup
     assert (out / "adapter.safetensors").stat().st_mtime_ns == stamp
 
 
-def test_best_checkpoint_is_the_highest_pooled_psnr():
-    hist = [{"iter": 2, "clsr/psnr_img": 20.0}, {"iter": 4, "clsr/psnr_img": 21.0},
-            {"iter": 6, "clsr/psnr_img": 21.0}, {"iter": 8, "clsr/psnr_img": 19.0}]  # fmt: skip
+def _entry(it, psnr, low, pre_pad=20.0):
+    gain = dict(mean=low + 0.01, low=low, high=low + 0.02, n=9, gain=5, lose=4, tie=0)
+    return {"iter": it, "clsr/psnr_img": psnr, "pre_pad/psnr_img": pre_pad,
+            "paired": {"roi": {"clsr - pre_pad": gain}}}  # fmt: skip
+
+
+def test_best_checkpoint_is_the_best_of_those_that_beat_the_untrained_adapter():
+    hist = [_entry(2, 20.5, 0.01), _entry(4, 21.0, 0.02), _entry(6, 21.0, 0.03),
+            _entry(8, 21.5, -0.01)]  # fmt: skip
+    # iteration 8 is the highest, but its gain over the untrained adapter is not clear of 0
     assert best_checkpoint(hist)["iter"] == 4
     # BasicSR's validation after its loop is labelled past the end: the final weights
-    final = validations(hist + [{"iter": 9, "clsr/psnr_img": 22.0}], 8)
+    final = validations(hist + [_entry(9, 22.0, 0.05)], 8)
     assert [h["iter"] for h in final] == [2, 4, 6, 8] and best_checkpoint(final)["iter"] == 8
+    # no checkpoint clear of 0: the untrained adapter (iteration 0, exactly pre_pad) is kept
+    kept = best_checkpoint([_entry(2, 25.0, -0.001), _entry(4, 19.0, -0.5)])
+    assert kept["iter"] == 0 and kept["untrained"] and kept["clsr/psnr_img"] == 20.0
+    # context still untrained at every validation: only pre_pad was recorded
+    assert best_checkpoint([{"iter": 2, "pre_pad/psnr_img": 20.0}])["iter"] == 0
+    with pytest.raises(RuntimeError, match="no validation"):
+        best_checkpoint([{"iter": 2}])
+
+
+def test_an_adapter_that_cannot_beat_pre_pad_is_kept_untrained(setup, capsys):
+    """Learning rate 0: nothing is learned, so clsr-adapt keeps the untrained adapter, which
+    clsr-infer loads and which gives exactly padded pre-cropping."""
+    from clsr_plugin.archs.clsr_arch import context_untrained
+    from clsr_plugin.inference import load_clsr
+
+    out = setup["tmp"] / "run0"
+    assert main(_argv(setup, str(out), "--iters", "2", "--lr", "0")) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["best_iter"] == 0 and report["kept_untrained"]
+    assert "Kept: the untrained adapter" in (out / "report.md").read_text()
+    assert "keeping the untrained one" in capsys.readouterr().out
+    net = load_clsr(setup["weights"], adapter=str(out / "adapter.safetensors"))
+    assert context_untrained(net)
 
 
 def _one_line_error(capsys, argv, match):

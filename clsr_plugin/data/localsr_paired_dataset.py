@@ -142,7 +142,10 @@ class LocalSRPairedDataset(data.Dataset):
             ``roi_remainder`` (``crop`` | ``shift``; default ``crop``),
             ``check_data`` (default true),
             ``skip_small_images`` (default false: too small images are an error; true: they are
-            left out with a warning, e.g. T91's tiny images against a large context patch).
+            left out with a warning, e.g. T91's tiny images against a large context patch),
+            ``samples_per_epoch`` (train; default: the number of images): the dataset's length,
+            item ``i`` being image ``i mod n_images``. It fixes the epoch length whatever the
+            folder holds, which exact resume needs (:mod:`clsr_plugin.models.training_state`).
 
     Items (train): ``lq`` (3, Hc, Wc), ``gt`` (3, s*Hc, s*Wc), ``roi`` LongTensor (4,) box
     (x, y, w, h) in ``lq`` pixels, ``lq_path``, ``gt_path``.
@@ -178,6 +181,15 @@ class LocalSRPairedDataset(data.Dataset):
         self.skip_small = bool(opt.get("skip_small_images", False))
         if opt.get("check_data", True) or self.skip_small:
             self._check_sizes()
+        self.length = len(self.paths)
+        samples = opt.get("samples_per_epoch") if self.is_train else None
+        if samples is not None:
+            if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+                raise ValueError(
+                    f"Dataset {opt.get('name')!r}: samples_per_epoch must be an integer >= 1, "
+                    f"got {samples!r}."
+                )
+            self.length = samples
 
     # ------------------------------------------------------------------ start-up
     def _scan(self) -> list[dict]:
@@ -320,7 +332,7 @@ class LocalSRPairedDataset(data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         s = self.scale
-        img_gt, img_lq, lq_path, gt_path = self._load_pair(index)
+        img_gt, img_lq, lq_path, gt_path = self._load_pair(index % len(self.paths))
         height, width = img_gt.shape[0] // s, img_gt.shape[1] // s
 
         if self.is_train:
@@ -353,4 +365,4 @@ class LocalSRPairedDataset(data.Dataset):
         return {"lq": lq_t, "gt": gt_t, "rois": rois, "lq_path": lq_path, "gt_path": gt_path}
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return self.length

@@ -25,6 +25,7 @@ from clsr_plugin.evaluation.paired import PairedDifference, paired_table
 from clsr_plugin.evaluation.roi_cost import AMORTISED, RoiCostCounter, cost_methods
 from clsr_plugin.evaluation.roi_crops import crop_rois
 from clsr_plugin.evaluation.roi_metrics import PSNR_CAP, RoiMetricAccumulator, check_metric_opts
+from clsr_plugin.models import training_state
 from clsr_plugin.utils import adapter_file
 from clsr_plugin.utils.atomic import write_text
 from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint, unsafe_pickle_opt
@@ -34,6 +35,25 @@ from clsr_plugin.utils.comparison_sheet import comparison_sheet, textured_rois, 
 def _sheet_label(column: str) -> str:
     """Column label of the validation sheet: a method's short label, or bicubic / GT."""
     return {"bicubic": "bicubic", "gt": "GT"}.get(column) or METHODS[column].short
+
+
+def val_methods(baselines: object) -> tuple[str, ...]:
+    """The methods a validation evaluates, in registry order, from ``val.baselines``: true:
+    every registered method; false / absent: ``clsr``; a list of method names: those and
+    ``clsr``.
+
+    Raises:
+        ValueError: a name that is not a registered method, or another type (one line).
+    """
+    if isinstance(baselines, bool) or baselines is None:
+        return tuple(METHODS) if baselines else ("clsr",)
+    names = [baselines] if isinstance(baselines, str) else baselines
+    if not isinstance(names, (list, tuple)) or not all(n in METHODS for n in names):
+        raise ValueError(
+            f"val.baselines must be true, false or a list of {', '.join(METHODS)}; got "
+            f"{baselines!r}."
+        )
+    return tuple(m for m in METHODS if m in names or m == "clsr")
 
 
 @MODEL_REGISTRY.register()
@@ -62,7 +82,9 @@ class LocalSRModel(SRModel):
     * ``train.optim_g.type``: ``Adam``, ``AdamW`` or ``SGD``.
     * ``val.baselines`` (default false): also evaluate pre-cropping (``base_only`` with the
       model's ``roi_pad`` = ``pre_pad``, and with 0 = ``pre_nopad``) and post-cropping
-      (``post``: the backbone on the whole LR image, then cropped).
+      (``post``: the backbone on the whole LR image, then cropped); or a list of those method
+      names, e.g. ``[pre_pad]`` (what the CLSR gives with untrained context branches: cheap
+      enough to validate beside it at every checkpoint).
     * ``val.flops`` (default = ``val.baselines``): MACs per ROI of each method
       (:mod:`clsr_plugin.evaluation.roi_cost`).
     * ``val.per_roi`` (default false): also write ``rois_<dataset>.json`` next to the metrics
@@ -87,6 +109,7 @@ class LocalSRModel(SRModel):
     def __init__(self, opt: dict):
         BaseModel.__init__(self, opt)
         self.val_metrics = check_metric_opts((opt.get("val") or {}).get("metrics"))
+        val_methods((opt.get("val") or {}).get("baselines", False))  # bad names: before training
         net = build_network(opt["network_g"])
         for attr in ("encode_context", "decode", "base_only", "scale"):
             if not hasattr(net, attr):
@@ -213,6 +236,26 @@ class LocalSRModel(SRModel):
             current_iter,
         )
 
+    def extra_training_state(self, epoch: int, current_iter: int) -> dict:
+        """What every training state adds to BasicSR's: the random state and, at an epoch end,
+        the next epoch (:mod:`clsr_plugin.models.training_state`), so resuming is exact."""
+        per_epoch = training_state.iters_per_epoch(self.opt)
+        epoch, exact = training_state.epoch_to_resume(epoch, current_iter, per_epoch)
+        return {"epoch": epoch, "exact_resume": exact, "rng": training_state.rng_state()}
+
+    def resume_training(self, resume_state: dict) -> None:
+        """BasicSR's (optimizers, schedulers), plus the random state of the training state."""
+        super().resume_training(resume_state)
+        if "rng" in resume_state:
+            training_state.set_rng_state(resume_state["rng"])
+        if not resume_state.get("exact_resume", False):
+            get_root_logger().warning(
+                f"Resuming from iteration {resume_state['iter']}, saved inside an epoch: "
+                "BasicSR starts that epoch again, so this run will differ from an "
+                "uninterrupted one (exact resume: datasets.train.samples_per_epoch with "
+                "save_checkpoint_freq a multiple of its iterations, num_worker_per_gpu 0)."
+            )
+
     def get_optimizer(self, optim_type: str, params, lr: float, **kwargs) -> torch.optim.Optimizer:
         """``Adam`` | ``AdamW`` | ``SGD`` with the YAML's keyword arguments."""
         optimizers = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW, "SGD": torch.optim.SGD}
@@ -324,7 +367,8 @@ class LocalSRModel(SRModel):
         """ROI-wise validation of one dataset (see the class docstring for the options)."""
         dataset_name = dataloader.dataset.opt["name"]
         val_opt = self.opt["val"]
-        baselines = bool(val_opt.get("baselines", False))
+        methods = val_methods(val_opt.get("baselines", False))
+        baselines = methods == tuple(METHODS)
         count_costs = bool(val_opt.get("flops", baselines))
         roi_batch = int(val_opt.get("roi_batch", 64))
         cap = float(val_opt.get("psnr_cap", PSNR_CAP))
@@ -335,10 +379,9 @@ class LocalSRModel(SRModel):
             # exactly pre_pad: reported under that name, not as CLSR (a CLSR built without
             # either branch, e.g. pim: false, gcm: false, is the backbone alone by design)
             get_root_logger().warning(f"Validation {dataset_name}: {UNTRAINED_WARNING}.")
-        methods = tuple(METHODS) if baselines else ("clsr",)
         cost_rows = cost_methods() if baselines else ("clsr", AMORTISED)
         if untrained:
-            methods = tuple(m for m in methods if m != "clsr") if baselines else ("pre_pad",)
+            methods = tuple(m for m in methods if m != "clsr") or ("pre_pad",)
             cost_rows = tuple(m for m in cost_rows if not m.startswith("clsr"))
             cost_rows = cost_rows or ("pre_pad",)
         accs = {m: RoiMetricAccumulator(cap, self.val_metrics) for m in methods}
