@@ -317,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="backbone training iterations (default: the options' 500)",
     )
     parser.add_argument(
-        "--adapt-iters", type=int, default=300, help="clsr-adapt iterations (default 300)"
+        "--adapt-iters", type=int, default=200, help="clsr-adapt iterations (default 200)"
     )
     parser.add_argument("--roi", type=int, default=24, help="ROI size in LR pixels (default 24)")
     parser.add_argument(
@@ -387,7 +387,7 @@ def run(args: argparse.Namespace) -> int:
         opt=clsr_yml,
         iters=args.adapt_iters,
         roi=args.roi,
-        val_freq=max(1, args.adapt_iters // 6),
+        val_freq=max(1, args.adapt_iters // 5),
         threads=args.threads,
     )
     adapted = adapt(settings)

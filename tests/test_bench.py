@@ -186,6 +186,9 @@ def test_large_images_random_and_real_photos(tmp_path):
         for n in (1, 3):
             assert by[(image, n, "post")] == 100.0
             assert by[(image, n, "pre_nopad")] < 100.0
+        # post-cropping's work is the whole image whatever the ROIs: timed once per image
+        posts = [r for r in rows if r["image"] == image and r["method"] == "post"]
+        assert len({r["ms"] for r in posts}) == 1
     md = (tmp_path / "o" / "bench.md").read_text()
     assert "x faster than post" in md and "clsr-infer defaults" in md
     assert "PSNR vs post's output" in md

@@ -54,10 +54,13 @@ def under(name: str, prefixes: Sequence[str]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-def frozen_weights_hash(net: nn.Module, prefixes: Sequence[str]) -> str:
-    """SHA-256 of the state-dict entries under ``prefixes`` (names, dtypes, shapes, bytes)."""
+def frozen_weights_hash(
+    net: nn.Module | Mapping[str, torch.Tensor], prefixes: Sequence[str]
+) -> str:
+    """SHA-256 of the state-dict entries under ``prefixes`` (names, dtypes, shapes, bytes) of a
+    network or of a state dict."""
     digest = hashlib.sha256()
-    state = net.state_dict()
+    state = net if isinstance(net, Mapping) else net.state_dict()
     for name in sorted(k for k in state if under(k, prefixes)):
         t = state[name].detach().cpu().contiguous()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())

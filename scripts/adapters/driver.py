@@ -9,9 +9,21 @@ training continues with ``--auto_resume``, a test or bench whose output exists i
     python scripts/adapters/driver.py train r1           # clsr-train, resumable
     python scripts/adapters/driver.py test r1 r2         # clsr-test on the benchmark sets
     python scripts/adapters/driver.py bench r1           # clsr-bench: context windows, ms per ROI
+    python scripts/adapters/driver.py train r1s1 r2s1    # seed 1 of R1, R2 (RUN + s<seed>)
+    python scripts/adapters/driver.py save-state r1s1    # small state -> docs/results/state/
     python scripts/adapters/driver.py export r1 r2       # adapters -> docs/results/
     python scripts/adapters/driver.py table              # docs/results/adapters.json + Markdown
     python scripts/adapters/driver.py all                # every stage of every run, in order
+
+A run id is a row of :data:`RUNS`, optionally with a seed: ``r1s2`` is R1 with
+``manual_seed: 2`` (the seed changes the random contexts, ROI placements and flips, and the
+initialisation of the trained branches; the frozen backbone and the epoch order, which BasicSR
+seeds by epoch, stay). Training continues across machines: ``save-state`` writes a run's latest
+state (trainable weights, EMA, optimizer, scheduler, iteration, RNG; about 1.5 MB) to
+``docs/results/state/<run>/``, and ``train`` on a fresh clone rebuilds the checkpoint from it
+and resumes, exactly (the loader has a fixed epoch length of ``ckpt`` iterations, so every
+checkpoint is an epoch end, and reads in the main process: see
+:mod:`clsr_plugin.models.training_state`).
 
 ``--budget gpu`` runs the same rows at a larger budget (more iterations, batch 16, CUDA).
 Paths: ``--data`` (folder holding ``train291`` and ``benchmark/``), ``--backbone`` (the
@@ -34,6 +46,7 @@ import yaml
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import breakdown  # noqa: E402
+import seeds  # noqa: E402
 
 from clsr_plugin.evaluation.methods import METHODS  # noqa: E402
 from clsr_plugin.evaluation.paired import LEVEL  # noqa: E402
@@ -41,6 +54,7 @@ from clsr_plugin.evaluation.paired import LEVEL  # noqa: E402
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASE_OPT = osp.join(REPO, "options", "adapters", "clsr_msrresnet_adapters_x4.yml")
 RESULTS = osp.join(REPO, "docs", "results")
+STATES = osp.join(RESULTS, "state")
 
 
 @dataclass(frozen=True)
@@ -86,12 +100,15 @@ RUNS: dict[str, Run] = {
 #: budget -> training settings shared by every run
 #: (``weights``: which weights are evaluated: ``params``, or ``params_ema``; the EMA decay of
 #: 0.999 still holds 0.999^600 = 55% of the zero initialisation after 600 iterations, so the
-#: short CPU runs are evaluated on their trained weights)
+#: short CPU runs are evaluated on their trained weights; ``exact``: the resumable loader of
+#: the module docstring. The committed R1/R2 (seed 0, docs/results/logs) were trained before
+#: it, with one persistent loader worker and ``dataset_enlarge_ratio: 100``: the same
+#: distribution of training contexts, another random stream)
 BUDGETS: dict[str, dict] = {
     "cpu": dict(iters=600, batch=8, lr=1e-3, num_gpu=0, threads=2, workers=1, ckpt=50,
-                weights="params"),
+                weights="params", exact=True),
     "gpu": dict(iters=20000, batch=16, lr=1e-3, num_gpu=1, threads=None, workers=4, ckpt=1000,
-                weights="params_ema"),
+                weights="params_ema", exact=False),
 }  # fmt: skip
 #: evaluation sets (under ``<data>/benchmark``) -> images used (None: all; sorted by name).
 #: Urban100_dev: img_001-020 (1570 ROIs of 24), what a 2-core CPU evaluates in minutes.
@@ -101,6 +118,23 @@ TEST_ROIS = (24, 48)
 CONTEXT_WINDOWS = (2, 4, 6, 0)
 
 
+def parse_run(run: str) -> tuple[str, int]:
+    """``(row of RUNS, seed)`` of a run id: ``r1`` -> ``('r1', 0)``, ``r1s2`` -> ``('r1', 2)``.
+
+    Raises:
+        ValueError: not a row of the table (with an optional ``s<seed>``).
+    """
+    row, _, seed = run.partition("s")
+    if row not in RUNS or (seed and not seed.isdigit()) or run.endswith("s"):
+        raise ValueError(f"unknown run {run!r}; the table has {list(RUNS)} (seed: e.g. r1s2)")
+    return row, int(seed or 0)
+
+
+def spec_of(run: str) -> Run:
+    """The row of the table a run id names."""
+    return RUNS[parse_run(run)[0]]
+
+
 def run_dir(work: str, budget: str, run: str) -> str:
     """The folder of one run: options, experiments/, results/."""
     return osp.join(work, budget, run)
@@ -108,15 +142,20 @@ def run_dir(work: str, budget: str, run: str) -> str:
 
 def train_options(run: str, budget: str, data: str, backbone: str) -> dict:
     """The clsr-train options of ``run`` at ``budget``."""
-    spec, b = RUNS[run], BUDGETS[budget]
+    (row, seed), b = parse_run(run), BUDGETS[budget]
+    spec = RUNS[row]
     with open(BASE_OPT) as f:
         opt = yaml.safe_load(f)
     opt["name"] = f"adapters_msrresnet_{run}_{budget}"
     opt["num_gpu"] = b["num_gpu"]
+    opt["manual_seed"] = seed
     ds = opt["datasets"]["train"]
     ds.update(dataroot_gt=osp.join(data, "train291"), lq_size=spec.lq_size,
               roi_size=spec.roi_size, roi_placement=spec.placement,
               batch_size_per_gpu=b["batch"], num_worker_per_gpu=b["workers"])  # fmt: skip
+    if b["exact"]:  # every checkpoint an epoch end, random state in the main process
+        ds.update(samples_per_epoch=b["batch"] * b["ckpt"], dataset_enlarge_ratio=1,
+                  num_worker_per_gpu=0, persistent_workers=False)  # fmt: skip
     opt["network_g"]["context"] = spec.context
     opt["network_g"]["gcm"].update(spec.gcm)
     opt["network_g"].update(spec.network)
@@ -153,7 +192,7 @@ def test_options(run: str, budget: str, data: str, backbone: str, dataset: str, 
                  adapter: str, folder: str | None = None) -> dict:  # fmt: skip
     """The clsr-test options of one (run, dataset, ROI size): whole LR image as context."""
     train = train_options(run, budget, data, backbone)
-    spec = RUNS[run]
+    spec = spec_of(run)
     label = test_label(dataset, roi, folder)
     return {
         "name": f"{train['name']}_{label}",
@@ -202,14 +241,18 @@ def adapter_path(work: str, budget: str, run: str) -> str:
 
 def ensure_adapter(run: str, args) -> str:
     """The evaluated adapter file, exported from ``net_g_latest.pth`` when needed."""
-    run = RUNS[run].adapter_of or run
+    run = spec_of(run).adapter_of or run
     path = adapter_path(args.work, args.budget, run)
     key = BUDGETS[args.budget]["weights"]
+    exported = osp.join(RESULTS, f"msrresnet_{run}.safetensors")
+    full = osp.join(models_dir(args.work, args.budget, run), "net_g_latest.pth")
+    if not osp.isfile(path) and not osp.isfile(full) and osp.isfile(exported):
+        print(f"[{run}] not trained here: evaluating the committed {exported}")
+        return exported  # e.g. a fresh clone: the published R1 / R2
     if not osp.isfile(path) and key != "params_ema" and not args.dry_run:
         from clsr_plugin.utils.adapter_file import export_adapter
 
         opt = train_options(run, args.budget, args.data, args.backbone)
-        full = osp.join(models_dir(args.work, args.budget, run), "net_g_latest.pth")
         export_adapter(full, opt["network_g"], opt["train"]["freeze"], path, key)
         print(f"[{run}] exported {key} of {full} -> {path}")
     return path
@@ -224,7 +267,7 @@ def bench_command(run: str, budget: str, folder: str, backbone: str, adapter: st
     options differ from their adapter's metadata, e.g. R4).
     """
     device = "cuda" if BUDGETS[budget]["num_gpu"] else "cpu"
-    windows = CONTEXT_WINDOWS if RUNS[run].context == "image" else (0,)
+    windows = CONTEXT_WINDOWS if spec_of(run).context == "image" else (0,)
     cmd = [sys.executable, "-m", "clsr_plugin.bench", "--weights", osp.abspath(backbone),
            "--adapter", osp.abspath(adapter), "--data", folder, "--roi", str(roi),
            "--device", device, "--multi-roi", "1", "--max-images", str(images),
@@ -252,16 +295,17 @@ def _call(cmd: list[str], cwd: str, dry: bool) -> None:
 
 def stage_train(run: str, args) -> None:
     """clsr-train with --auto_resume (a finished run only re-saves nothing and exits)."""
-    if RUNS[run].adapter_of:
-        print(f"[{run}] not trained: evaluates the adapter of {RUNS[run].adapter_of}")
+    if spec_of(run).adapter_of:
+        print(f"[{run}] not trained: evaluates the adapter of {spec_of(run).adapter_of}")
         return
     rdir = run_dir(args.work, args.budget, run)
-    opt_path = _write_yaml(train_options(run, args.budget, args.data, args.backbone),
-                           osp.join(rdir, "train.yml"))  # fmt: skip
+    opt = train_options(run, args.budget, args.data, args.backbone)
+    opt_path = _write_yaml(opt, osp.join(rdir, "train.yml"))
     done = osp.join(models_dir(args.work, args.budget, run), "net_g_latest.pth")
     if osp.isfile(done):
         print(f"[{run}] trained already: {done}")
         return
+    restore_state(run, opt, args)
     env_threads = BUDGETS[args.budget]["threads"]
     cmd = [sys.executable, "-m", "clsr_plugin.train", "-opt", osp.abspath(opt_path),
            "--auto_resume"]  # fmt: skip
@@ -298,12 +342,49 @@ def stage_bench(run: str, args) -> None:
     folder = dataset_folder(args.data, args.work, "Urban100_dev", TEST_SETS["Urban100_dev"])
     adapter = ensure_adapter(run, args)
     opt = None
-    if RUNS[run].gcm or RUNS[run].network:
+    if spec_of(run).gcm or spec_of(run).network:
         net = train_options(run, args.budget, args.data, args.backbone)["network_g"]
         opt = _write_yaml({"network_g": net}, osp.join(out, "network.yml"))
     cmd = bench_command(run, args.budget, folder, args.backbone, adapter, out, args.bench_images,
                         opt=opt)  # fmt: skip
     _call(cmd, REPO, args.dry_run)
+
+
+def state_dir(run: str, budget: str) -> str:
+    """Where a run's small training state is committed."""
+    return osp.join(STATES, run if budget == "cpu" else f"{run}_{budget}")
+
+
+def restore_state(run: str, opt: dict, args) -> None:
+    """Rebuild the run's checkpoint from its committed small state when that is newer than
+    what the work folder holds (a fresh clone: nothing)."""
+    from clsr_plugin.models import run_state
+
+    src = state_dir(run, args.budget)
+    if not osp.isfile(osp.join(src, run_state.META)):
+        return
+    with open(osp.join(src, run_state.META)) as f:
+        committed = json.load(f)["iter"]
+    exp = osp.dirname(models_dir(args.work, args.budget, run))
+    local = run_state.latest_state(exp)
+    if local is not None and local >= committed:
+        return
+    print(f"[{run}] resuming from the committed state of iteration {committed} ({src})")
+    if not args.dry_run:
+        run_state.import_run_state(src, exp, opt["network_g"], args.backbone)
+
+
+def stage_save_state(run: str, args) -> None:
+    """Write the run's latest training state to docs/results/state/<run>/ (to commit)."""
+    from clsr_plugin.models import run_state
+
+    opt = train_options(run, args.budget, args.data, args.backbone)
+    exp = osp.dirname(models_dir(args.work, args.budget, run))
+    meta = run_state.export_run_state(exp, state_dir(run, args.budget), opt["train"]["freeze"])
+    size = sum(osp.getsize(osp.join(state_dir(run, args.budget), n))
+               for n in os.listdir(state_dir(run, args.budget)))  # fmt: skip
+    print(f"[{run}] state of iteration {meta['iter']} -> {state_dir(run, args.budget)} "
+          f"({size / 1e6:.2f} MB)")  # fmt: skip
 
 
 def stage_export(run: str, args) -> None:
@@ -320,11 +401,11 @@ def collect(args) -> dict:
     out: dict = {"budget": args.budget, "settings": BUDGETS[args.budget], "runs": {},
                  "breakdown": {}}  # fmt: skip
     per_roi: dict[str, dict[str, dict]] = {}
-    for run in RUNS:
+    for run in run_ids(args.work, args.budget):
         rdir = run_dir(args.work, args.budget, run)
-        if not osp.isdir(rdir):
-            continue
-        entry: dict = {"label": RUNS[run].label, "metrics": {}}
+        row, seed = parse_run(run)
+        label = RUNS[row].label + (f" (seed {seed})" if seed else "")
+        entry: dict = {"label": label, "metrics": {}}
         for root, _, files in os.walk(osp.join(rdir, "results")):
             for name in sorted(files):
                 if name.startswith("metrics_") and name.endswith(".json"):
@@ -340,11 +421,26 @@ def collect(args) -> dict:
                 entry["bench"] = json.load(f)
         if entry["metrics"] or "bench" in entry:  # else: not evaluated here
             out["runs"][run] = entry
+    out["seeds"] = {}
     for ds, files in per_roi.items():
         if "r1" in files:  # R1 carries the baselines
-            ordered = {"r1": files["r1"], **{k: v for k, v in files.items() if k != "r1"}}
-            out["breakdown"][ds] = breakdown.breakdown(ordered, "r1:post")
+            rows = {k: v for k, v in files.items() if k in RUNS and k != "r1"}  # seed 0 only
+            out["breakdown"][ds] = breakdown.breakdown({"r1": files["r1"], **rows}, "r1:post")
+            if any(parse_run(k)[1] for k in files):
+                out["seeds"][ds] = seeds.seed_table(files, parse_run)
     return out
+
+
+def run_ids(work: str, budget: str) -> list[str]:
+    """The run ids with a folder under ``<work>/<budget>``, table order, then by seed."""
+    root = osp.join(work, budget)
+    found = []
+    for name in os.listdir(root) if osp.isdir(root) else []:
+        try:
+            found.append((list(RUNS).index(parse_run(name)[0]), parse_run(name)[1], name))
+        except ValueError:
+            continue
+    return [name for *_, name in sorted(found)]
 
 
 def merge_committed(data: dict, committed: dict) -> dict:
@@ -352,7 +448,7 @@ def merge_committed(data: dict, committed: dict) -> dict:
     runs and breakdowns this machine has no results for (e.g. a fresh clone)."""
     if committed.get("budget") != data["budget"]:
         return data
-    for key in ("runs", "breakdown"):
+    for key in ("runs", "breakdown", "seeds"):
         for name, value in committed.get(key, {}).items():
             data[key].setdefault(name, value)
     return data
@@ -372,6 +468,9 @@ def stage_table(args) -> None:
     for ds, result in data["breakdown"].items():
         print(f"\n{ds}: PSNR of the pooled MSE minus post-cropping, by ROI position and image")
         print(breakdown.to_markdown(result))
+    for ds, table in data.get("seeds", {}).items():
+        print(f"\n{ds}: seeds (PSNR of the pooled MSE per image)")
+        print(seeds.to_markdown(table))
 
 
 def paired_cells(metrics: dict, method: str, reference: str = "post") -> list[str]:
@@ -394,7 +493,7 @@ def markdown_table(data: dict) -> str:
     rows: dict[str, list[str]] = {}
     for run, entry in data["runs"].items():
         for ds, m in entry["metrics"].items():
-            methods = list(METHODS) if RUNS[run].baselines else ["clsr"]
+            methods = list(METHODS) if spec_of(run).baselines else ["clsr"]
             for meth in methods:
                 if f"{meth}/psnr_roi" not in m:
                     continue
@@ -413,8 +512,10 @@ def markdown_table(data: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The driver's command line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", choices=["train", "test", "bench", "export", "table", "all"])
-    ap.add_argument("runs", nargs="*", help=f"rows of the table (default: all of {list(RUNS)})")
+    ap.add_argument("stage", choices=["train", "save-state", "test", "bench", "export",
+                                      "table", "all"])  # fmt: skip
+    ap.add_argument("runs", nargs="*", help=f"run ids: rows of the table, optionally with a "
+                    f"seed as r1s2 (default: all of {list(RUNS)})")  # fmt: skip
     ap.add_argument("--budget", choices=sorted(BUDGETS), default="cpu")
     ap.add_argument(
         "--data",
@@ -437,13 +538,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the stage(s)."""
     args = build_parser().parse_args(argv)
     runs = args.runs or list(RUNS)
-    unknown = [r for r in runs if r not in RUNS]
-    if unknown:
-        print(f"driver: error: unknown run(s) {unknown}; the table has {list(RUNS)}",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    stages = {"train": stage_train, "test": stage_test, "bench": stage_bench,
-              "export": stage_export}  # fmt: skip
+    for run in runs:
+        try:
+            parse_run(run)
+        except ValueError as err:
+            print(f"driver: error: {err}", file=sys.stderr)
+            return 2
+    stages = {"train": stage_train, "save-state": stage_save_state, "test": stage_test,
+              "bench": stage_bench, "export": stage_export}  # fmt: skip
     if args.stage == "table":
         stage_table(args)
         return 0

@@ -130,3 +130,42 @@ def test_epoch_position_and_rng_round_trip():
     random.seed(0), np.random.seed(0), torch.manual_seed(0)
     training_state.set_rng_state(saved)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_small_state_continues_in_a_fresh_folder(tmp_path, monkeypatch, data):
+    """The committed small state (trainable weights, optimizer, RNG) of an interrupted run,
+    rebuilt around the backbone checkpoint in an empty folder, continues it exactly."""
+    from basicsr.archs import build_network
+
+    from clsr_plugin.models import run_state
+
+    hr, lr, backbone = data
+    torch.manual_seed(0)
+    ckpt = str(tmp_path / "backbone.pth")
+    torch.save({"params": build_network(dict(backbone)).state_dict()}, ckpt)
+    opt = _options(hr, lr, backbone)
+    opt["path"].update(pretrain_network_backbone_g=ckpt, param_key_backbone_g="params")
+    opt["train"]["freeze"] = ["base", "gcm.extractor"]
+    one, two, three = (str(tmp_path / n) for n in ("one", "two", "three"))
+    _train(monkeypatch, one, opt)
+    _train(monkeypatch, two, opt, stop_after=STOP_AFTER)
+    small = str(tmp_path / "state")
+    meta = run_state.export_run_state(osp.join(two, "experiments/exact"), small, ["base",
+                                      "gcm.extractor"])  # fmt: skip
+    assert meta["iter"] == STOP_AFTER
+    from safetensors.torch import load_file
+
+    names = load_file(osp.join(small, run_state.TRAINABLE)).keys()
+    assert names and not any(
+        n.split("/", 1)[1].startswith(("base.", "gcm.extractor.")) for n in names
+    )
+    assert run_state.import_run_state(small, osp.join(three, "experiments/exact"),
+                                      opt["network_g"], ckpt) == STOP_AFTER  # fmt: skip
+    _train(monkeypatch, three, opt)
+    for a, b in zip(_final(one), _final(three)):
+        assert _equal(a, b)
+    # another backbone is refused
+    other = str(tmp_path / "other.pth")
+    torch.save({"params": build_network(dict(backbone)).state_dict()}, other)
+    with pytest.raises(ValueError, match="another backbone"):
+        run_state.import_run_state(small, str(tmp_path / "four"), opt["network_g"], other)

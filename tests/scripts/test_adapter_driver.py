@@ -13,6 +13,7 @@ sys.path.insert(0, osp.join(ROOT, "scripts", "adapters"))
 
 import breakdown  # noqa: E402
 import driver  # noqa: E402
+import seeds  # noqa: E402
 
 
 def _strip(opt):
@@ -175,3 +176,47 @@ def test_table_shows_the_paired_difference_to_post_or_a_dash():
     assert rows[("Set14_r24", "R7")].endswith("| 1.00 | - | - |")
     assert rows[("Set5_r24", "R2")].endswith("| 1.00 | - | - |")
     assert all(line.count("|") == header.count("|") for line in table.splitlines())
+
+
+def test_run_ids_carry_a_seed_and_the_cpu_loader_resumes_exactly():
+    assert driver.parse_run("r1") == ("r1", 0) and driver.parse_run("r2s12") == ("r2", 12)
+    for bad in ("r99", "r1s", "r1sx", "s1"):
+        with pytest.raises(ValueError, match="unknown run"):
+            driver.parse_run(bad)
+    r1 = driver.train_options("r1", "cpu", "/d", "/bb.pth")
+    r1s2 = driver.train_options("r1s2", "cpu", "/d", "/bb.pth")
+    assert (r1["manual_seed"], r1s2["manual_seed"]) == (0, 2)
+    assert r1s2["name"] == "adapters_msrresnet_r1s2_cpu"
+    assert _strip(dict(r1, manual_seed=2)) == _strip(r1s2)  # the seed is all that differs
+    ds, b = r1["datasets"]["train"], driver.BUDGETS["cpu"]
+    # every checkpoint an epoch end, data drawn in the main process (training_state)
+    assert ds["samples_per_epoch"] == b["batch"] * b["ckpt"] and ds["num_worker_per_gpu"] == 0
+    assert ds["dataset_enlarge_ratio"] == 1
+    assert r1["logger"]["save_checkpoint_freq"] == b["ckpt"]
+    assert driver.state_dir("r1s2", "cpu").endswith(osp.join("docs", "results", "state", "r1s2"))
+
+
+def test_seed_table_pairs_over_images_and_spreads_over_seeds():
+    def rois(mses):  # two images of one ROI each
+        return {"images": [{"image": n, "lq_hw": [72, 96], "rois": [[24, 24, 24, 24]],
+                            "mse": {k: [v[i]] for k, v in mses.items()}}
+                           for i, n in enumerate(("a", "b"))]}  # fmt: skip
+
+    post = [1.0, 1.0]
+    files = {"r1": rois({"post": post, "clsr": [0.5, 1.0]}), "r1s1": rois({"clsr": [1.0, 0.5]}),
+             "r2": rois({"clsr": [1.0, 1.0]}), "r2s1": rois({"clsr": [1.0, 1.0]})}  # fmt: skip
+    table = seeds.seed_table(files, driver.parse_run)
+    db = 10 * __import__("math").log10(2)
+    assert table["runs"]["r1"]["minus_ref"]["mean"] == pytest.approx(db / 2)
+    assert table["runs"]["r2"]["minus_ref"]["mean"] == pytest.approx(0.0)
+    r1 = table["rows"]["r1"]
+    assert r1["seeds"] == [0, 1] and r1["mean"] == pytest.approx(db / 2) and r1["spread"] == 0
+    # seed-averaged per image: both images gain db/2
+    assert r1["seed_averaged"]["low"] == pytest.approx(db / 2)
+    c = table["contrasts"]["r1 - r2"]
+    assert c["seeds"] == [0, 1] and c["per_seed"][1]["gain"] == 1
+    md = seeds.to_markdown(table)
+    assert "| r1s1 | 1 |" in md and "r1 - r2, seed by seed" in md
+    with pytest.raises(ValueError, match="other images"):
+        seeds.seed_table({"r1": files["r1"], "r1s1": {"images": files["r1s1"]["images"][:1]}},
+                         driver.parse_run)  # fmt: skip
