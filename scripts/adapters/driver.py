@@ -109,10 +109,25 @@ BUDGETS: dict[str, dict] = {
                 weights="params", exact=True),
     "gpu": dict(iters=20000, batch=16, lr=1e-3, num_gpu=1, threads=None, workers=4, ckpt=1000,
                 weights="params_ema", exact=False),
+    # the long CPU run: resumable over several working stretches, with a learning curve on
+    # the validation split VAL_SPLIT (never an evaluation image) every val_freq iterations
+    "cpu_long": dict(iters=4000, batch=8, lr=1e-3, num_gpu=0, threads=2, workers=1, ckpt=50,
+                     weights="params", exact=True, val_freq=200),
 }  # fmt: skip
 #: evaluation sets (under ``<data>/benchmark``) -> images used (None: all; sorted by name).
 #: Urban100_dev: img_001-020 (1570 ROIs of 24), what a 2-core CPU evaluates in minutes.
 TEST_SETS: dict[str, int | None] = {"Set5": None, "Set14": None, "Urban100_dev": 20}
+#: the validation split of budgets with ``val_freq`` (Urban100_dev img_046-050, listed in this
+#: file) and what those budgets evaluate instead: img_001-045, none of the validation images
+VAL_SPLIT = ("Urban100_dev", osp.join(osp.dirname(osp.abspath(__file__)), "urban100_dev_val.txt"))
+VAL_TEST_SETS: dict[str, int | None] = {"Set5": None, "Set14": None, "Urban100_dev": 45}
+
+
+def test_sets(budget: str) -> dict[str, int | None]:
+    """Evaluation sets (name -> first N images) of a budget."""
+    return VAL_TEST_SETS if BUDGETS[budget].get("val_freq") else TEST_SETS
+
+
 TEST_ROIS = (24, 48)
 #: context windows of clsr-bench (multiples of the ROI; 0 = the whole image)
 CONTEXT_WINDOWS = (2, 4, 6, 0)
@@ -160,6 +175,14 @@ def train_options(run: str, budget: str, data: str, backbone: str) -> dict:
     opt["network_g"]["gcm"].update(spec.gcm)
     opt["network_g"].update(spec.network)
     opt["path"]["pretrain_network_backbone_g"] = osp.abspath(backbone)
+    if b.get("val_freq"):  # learning curve: CLSR and post-cropping on the validation split
+        opt["datasets"]["val"] = dict(
+            name=f"{VAL_SPLIT[0]}_val", type="LocalSRPairedDataset",
+            dataroot_gt=osp.join(data, "benchmark", VAL_SPLIT[0]), meta_info_file=VAL_SPLIT[1],
+            io_backend={"type": "disk"}, roi_size=24, roi_remainder="crop",
+        )  # fmt: skip
+        opt["val"] = dict(val_freq=b["val_freq"], save_img=False, baselines=["post"],
+                          flops=False)  # fmt: skip
     tr = opt["train"]
     tr["total_iter"] = b["iters"]
     tr["optim_g"]["lr"] = b["lr"]
@@ -319,7 +342,7 @@ def stage_test(run: str, args) -> None:
     rdir = run_dir(args.work, args.budget, run)
     adapter = ensure_adapter(run, args)
     for dataset in args.sets:
-        folder = dataset_folder(args.data, args.work, dataset, TEST_SETS.get(dataset))
+        folder = dataset_folder(args.data, args.work, dataset, test_sets(args.budget).get(dataset))
         for roi in args.rois:
             opt = test_options(run, args.budget, args.data, args.backbone, dataset, roi, adapter,
                                folder)  # fmt: skip
@@ -339,7 +362,8 @@ def stage_bench(run: str, args) -> None:
     if osp.isfile(osp.join(out, "bench.json")):
         print(f"[{run}] bench: done ({out})")
         return
-    folder = dataset_folder(args.data, args.work, "Urban100_dev", TEST_SETS["Urban100_dev"])
+    folder = dataset_folder(args.data, args.work, "Urban100_dev",
+                            test_sets(args.budget)["Urban100_dev"])  # fmt: skip
     adapter = ensure_adapter(run, args)
     opt = None
     if spec_of(run).gcm or spec_of(run).network:
@@ -415,6 +439,9 @@ def collect(args) -> dict:
                 elif name.startswith("rois_") and name.endswith(".json"):
                     r = breakdown.load_rois(osp.join(root, name))
                     per_roi.setdefault(r["dataset"], {})[run] = r
+        curve = learning_curve(osp.dirname(models_dir(args.work, args.budget, run)))
+        if curve:
+            entry["curve"] = curve
         bench = osp.join(rdir, "bench", "bench.json")
         if osp.isfile(bench):
             with open(bench) as f:
@@ -429,6 +456,33 @@ def collect(args) -> dict:
             if any(parse_run(k)[1] for k in files):
                 out["seeds"][ds] = seeds.seed_table(files, parse_run)
     return out
+
+
+def learning_curve(experiment: str) -> list[dict]:
+    """Per validation of a run on :data:`VAL_SPLIT`: the iteration, the CLSR's PSNR per image
+    and its paired difference to post-cropping per image (``[]`` without validations)."""
+    path = osp.join(experiment, f"metrics_history_{VAL_SPLIT[0]}_val.json")
+    if not osp.isfile(path):
+        return []
+    with open(path) as f:
+        history = json.load(f)
+    return [dict(iter=h["iter"], psnr_img=h.get("clsr/psnr_img"),
+                 minus_post=(h.get("paired") or {}).get("image", {}).get("clsr - post"))
+            for h in history]  # fmt: skip
+
+
+def curve_markdown(curve: list[dict]) -> str:
+    """A learning curve as Markdown."""
+    from clsr_plugin.evaluation.paired import PairedDifference
+
+    lines = ["| iteration | CLSR PSNR per image | minus post per image [95% CI] |",
+             "|---:|---:|---|"]  # fmt: skip
+    for row in curve:
+        d = row["minus_post"]
+        cell = "-" if d is None else PairedDifference.from_dict(d).format(nd=4)
+        psnr = "-" if row["psnr_img"] is None else f"{row['psnr_img']:.4f}"
+        lines.append(f"| {row['iter']} | {psnr} | {cell} |")
+    return "\n".join(lines)
 
 
 def run_ids(work: str, budget: str) -> list[str]:
@@ -468,6 +522,10 @@ def stage_table(args) -> None:
     for ds, result in data["breakdown"].items():
         print(f"\n{ds}: PSNR of the pooled MSE minus post-cropping, by ROI position and image")
         print(breakdown.to_markdown(result))
+    for run, entry in data["runs"].items():
+        if entry.get("curve"):
+            print(f"\n{run}: learning curve on {VAL_SPLIT[0]} img_046-050 (validation split)")
+            print(curve_markdown(entry["curve"]))
     for ds, table in data.get("seeds", {}).items():
         print(f"\n{ds}: seeds (PSNR of the pooled MSE per image)")
         print(seeds.to_markdown(table))

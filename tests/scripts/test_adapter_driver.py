@@ -70,12 +70,18 @@ def test_test_options_whole_image_context_and_baselines_once(tmp_path):
     assert r2["network_g"]["context"] == "window"
 
 
-def test_evaluation_only_row_uses_the_adapter_of_its_run(tmp_path, capsys):
+def test_evaluation_only_row_uses_the_adapter_of_its_run(tmp_path, capsys, monkeypatch):
     args = driver.build_parser().parse_args(["train", "--work", str(tmp_path), "--dry-run"])
     driver.stage_train("r4", args)
     assert "evaluates the adapter of r1" in capsys.readouterr().out
     assert not (tmp_path / "cpu" / "r4").exists()
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setattr(driver, "RESULTS", str(results))
     assert driver.ensure_adapter("r4", args) == driver.adapter_path(str(tmp_path), "cpu", "r1")
+    # not trained here (a fresh clone): the committed adapter of the row
+    (results / "msrresnet_r1.safetensors").write_bytes(b"x")
+    assert driver.ensure_adapter("r4", args) == str(results / "msrresnet_r1.safetensors")
 
 
 def test_dataset_subset_links_the_first_images(tmp_path):
@@ -220,3 +226,26 @@ def test_seed_table_pairs_over_images_and_spreads_over_seeds():
     with pytest.raises(ValueError, match="other images"):
         seeds.seed_table({"r1": files["r1"], "r1s1": {"images": files["r1s1"]["images"][:1]}},
                          driver.parse_run)  # fmt: skip
+
+
+def test_long_budget_validates_on_a_split_it_never_evaluates(tmp_path):
+    opt = driver.train_options("r1", "cpu_long", "/d", "/bb.pth")
+    val = opt["datasets"]["val"]
+    names = open(val["meta_info_file"]).read().split()
+    assert names == [f"img_{i:03d}.png" for i in range(46, 51)]
+    assert val["dataroot_gt"] == "/d/benchmark/Urban100_dev"
+    assert opt["val"]["baselines"] == ["post"] and opt["val"]["val_freq"] == 200
+    assert driver.test_sets("cpu_long")["Urban100_dev"] == 45  # img_001-045
+    assert "val" not in driver.train_options("r1", "cpu", "/d", "/bb.pth")["datasets"]
+    # the learning curve is read back from the run's validation history
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    d = dict(mean=0.01, low=-0.002, high=0.02, n=5, gain=3, lose=2, tie=0, level=0.95)
+    (exp / "metrics_history_Urban100_dev_val.json").write_text(json.dumps([
+        {"iter": 200, "clsr/psnr_img": 23.4, "paired": {"image": {"clsr - post": d}}},
+        {"iter": 400, "clsr/psnr_img": 23.5, "paired": {"image": {}}}]))  # fmt: skip
+    curve = driver.learning_curve(str(exp))
+    assert [c["iter"] for c in curve] == [200, 400] and curve[1]["minus_post"] is None
+    md = driver.curve_markdown(curve)
+    assert "| 200 | 23.4000 | +0.0100 dB [95% CI -0.0020, +0.0200]" in md and "| 400 |" in md
+    assert driver.learning_curve(str(tmp_path)) == []
