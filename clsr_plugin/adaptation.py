@@ -371,7 +371,7 @@ def format_report(report: dict) -> str:
     from clsr_plugin.evaluation.methods import METHODS
     from clsr_plugin.evaluation.paired import PairedDifference
 
-    for key in ("pre_nopad", "pre_pad", "post", "clsr"):
+    for key in METHODS:  # the registry's order: pre_nopad, pre_pad, post, clsr
         if f"{key}/psnr_roi" in m:
             lines.append(
                 f"| {METHODS[key].label} | {m[f'{key}/psnr_roi']:.3f} | {m[f'{key}/psnr_img']:.3f}"

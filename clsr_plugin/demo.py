@@ -35,14 +35,15 @@ import time
 import numpy as np
 
 from clsr_plugin.adaptation import exact_enlarge_ratio  # noqa: F401  (re-exported)
+from clsr_plugin.evaluation.methods import METHODS
 
 #: scikit-image's bundled colour photographs
 TRAIN_IMAGES = ("rocket", "coffee", "hubble_deep_field", "immunohistochemistry", "retina")
 VAL_IMAGES = ("astronaut", "chelsea")
 #: the photo upscaled into the large LR image of the cost panel, and its default size (W, H)
 LARGE_IMAGE, LARGE_SIZE = "coffee", (2000, 1333)
-#: quality-table rows: bench method keys, in order
-TABLE_METHODS = ("pre_nopad", "pre_pad", "post", "clsr")
+#: quality-table rows: every registered method, in the registry's order
+TABLE_METHODS = tuple(METHODS)
 MARKER = "demo_finished.json"
 
 

@@ -42,14 +42,14 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-import yaml
-
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import breakdown  # noqa: E402
 import seeds  # noqa: E402
 
 from clsr_plugin.evaluation.methods import METHODS  # noqa: E402
 from clsr_plugin.evaluation.paired import LEVEL  # noqa: E402
+from clsr_plugin.utils.atomic import write_text  # noqa: E402
+from clsr_plugin.utils.options import dump_yaml, load_yaml  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASE_OPT = osp.join(REPO, "options", "adapters", "clsr_msrresnet_adapters_x4.yml")
@@ -159,8 +159,7 @@ def train_options(run: str, budget: str, data: str, backbone: str) -> dict:
     """The clsr-train options of ``run`` at ``budget``."""
     (row, seed), b = parse_run(run), BUDGETS[budget]
     spec = RUNS[row]
-    with open(BASE_OPT) as f:
-        opt = yaml.safe_load(f)
+    opt = load_yaml(BASE_OPT)
     opt["name"] = f"adapters_msrresnet_{run}_{budget}"
     opt["num_gpu"] = b["num_gpu"]
     opt["manual_seed"] = seed
@@ -305,8 +304,7 @@ def bench_command(run: str, budget: str, folder: str, backbone: str, adapter: st
 
 def _write_yaml(opt: dict, path: str) -> str:
     os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        yaml.safe_dump(opt, f, sort_keys=False)
+    write_text(path, dump_yaml(opt))
     return path
 
 
