@@ -236,6 +236,20 @@ def verdict(report: dict, kept_untrained: bool = False) -> str:
     return " ".join(lines)
 
 
+def curve_line(adapted: dict) -> str:
+    """clsr-adapt's learning curve on its validation split, in one sentence (or ``''``)."""
+    rows = [r for r in adapted.get("curve", []) if r.get("gain")]
+    if not rows:
+        return ""
+    cells = ", ".join(
+        f"{r['iter']}: {r['gain']['mean']:+.3f} [{r['gain']['low']:+.3f}, {r['gain']['high']:+.3f}]"
+        for r in rows
+    )
+    names = ", ".join(adapted.get("val_images", []))
+    return (f" clsr-adapt's learning curve on {names} (iteration: CLSR - untrained adapter per "
+            f"ROI, dB [95% CI]): {cells}.")  # fmt: skip
+
+
 def format_cost(report: dict, image: str) -> str:
     """The large-image cost table (Markdown) of a ``clsr-bench`` report."""
     from clsr_plugin.utils.cost_panel import panel_rows
@@ -404,7 +418,7 @@ def run(args: argparse.Namespace) -> int:
     table, paired = format_table(held), format_paired(held)
     stable = format_table(held, times=False)
     cost = format_cost(big, osp.basename(large))
-    said = verdict(held, bool(adapted.get("kept_untrained")))
+    said = verdict(held, bool(adapted.get("kept_untrained"))) + curve_line(adapted)
     text = (
         f"## Held-out photos ({', '.join(VAL_IMAGES)}; x4, ROI {args.roi}, RGB)\n\n{table}\n\n"
         f"{paired}\n\n{said}\n\n## Cost on one large image ({osp.basename(large)})\n\n"

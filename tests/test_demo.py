@@ -8,6 +8,7 @@ import pytest
 from clsr_plugin.demo import (
     TRAIN_IMAGES,
     basicsr_iterations,
+    curve_line,
     exact_enlarge_ratio,
     format_paired,
     format_table,
@@ -57,6 +58,13 @@ def test_table_and_verdict_say_what_the_interval_says():
     assert "beat post-cropping" in verdict(_report((0.01, 0.03)))
     assert "worse than post-cropping" in verdict(_report((-0.03, -0.01)))
     assert "+0.010 dB [95% CI -0.010, +0.030], 6 of 10 ROIs gain" in format_paired(rep)
+    # clsr-adapt kept the untrained adapter: said so, whatever the held-out interval
+    assert "kept the untrained adapter" in verdict(_report((0.01, 0.03)), kept_untrained=True)
+    gain = dict(mean=-0.003, low=-0.005, high=-0.001)
+    line = curve_line({"val_images": ["rocket.png"], "curve": [
+        {"iter": 40, "gain": gain}, {"iter": 80, "gain": None}]})  # fmt: skip
+    assert "on rocket.png" in line and "40: -0.003 [-0.005, -0.001]" in line and "80:" not in line
+    assert curve_line({"curve": []}) == ""
 
 
 def test_demo_is_deterministic_and_a_rerun_only_rebenchmarks(tmp_path, capsys):
