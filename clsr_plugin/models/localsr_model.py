@@ -56,6 +56,36 @@ def val_methods(baselines: object) -> tuple[str, ...]:
     return tuple(m for m in METHODS if m in names or m == "clsr")
 
 
+def lr_groups(net: torch.nn.Module, multipliers: object, lr: float) -> list[dict]:
+    """The trainable parameters of ``net`` as optimizer groups: one per ``multipliers`` entry
+    (module prefix -> factor on ``lr``; the first prefix that holds a parameter wins) and one
+    for the rest at ``lr``. Groups without parameters are left out.
+
+    Raises:
+        ValueError: multipliers that are not a mapping of existing module prefixes to numbers
+            >= 0 (one line).
+    """
+    multipliers = multipliers or {}
+    modules = {name for name, _ in net.named_modules() if name}
+    if not isinstance(multipliers, dict) or not all(
+        k in modules and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+        for k, v in multipliers.items()
+    ):
+        raise ValueError(
+            "train.lr_multipliers must map module prefixes of network_g (e.g. base, pim, gcm) to "
+            f"factors >= 0, got {multipliers!r}."
+        )
+    named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+    groups, taken = [], set()
+    for prefix, factor in multipliers.items():
+        params = [p for n, p in named if adapter_file.under(n, [prefix]) and n not in taken]
+        taken |= {n for n, _ in named if adapter_file.under(n, [prefix])}
+        if params:
+            groups.append({"params": params, "lr": lr * float(factor)})
+    rest = [p for n, p in named if n not in taken]
+    return ([{"params": rest, "lr": lr}] if rest else []) + groups
+
+
 @MODEL_REGISTRY.register()
 class LocalSRModel(SRModel):
     """Trains CLSR on (context patch, ROI box) pairs and validates it ROI by ROI.
@@ -195,12 +225,16 @@ class LocalSRModel(SRModel):
         self.cri_context = build_loss(context_opt).to(self.device) if context_opt else None
 
     def setup_optimizers(self) -> None:
-        """SRModel's, with one log line for frozen parameters instead of one per tensor."""
+        """SRModel's, with one log line for frozen parameters instead of one per tensor, and
+        ``train.lr_multipliers`` (module prefix -> factor on ``optim_g.lr``, e.g. ``{base:
+        0.01}``: the base branch trained at a hundredth of the rate), each its own parameter
+        group, which BasicSR's schedulers scale alike."""
         train_opt = self.opt["train"]
-        params = [p for p in self.net_g.parameters() if p.requires_grad]
         optim_opt = dict(train_opt["optim_g"])
         optim_type = optim_opt.pop("type")
-        self.optimizer_g = self.get_optimizer(optim_type, params, **optim_opt)
+        groups = lr_groups(self.get_bare_model(self.net_g), train_opt.get("lr_multipliers"),
+                           float(optim_opt["lr"]))  # fmt: skip
+        self.optimizer_g = self.get_optimizer(optim_type, groups, **optim_opt)
         self.optimizers.append(self.optimizer_g)
 
     def model_ema(self, decay: float = 0.999) -> None:

@@ -63,7 +63,7 @@ class Run:
 
     label: str
     context: str = "image"  # CLSR ``context``: image | window (the no-context control)
-    lq_size: int = 80  # LR context patch in training
+    lq_size: int | tuple[int, int] = 80  # LR context patch in training ((h, w) or a square)
     roi_size: int = 24  # training ROI
     placement: str = "random"  # ROI placement in training
     baselines: bool = False  # also evaluate pre-/post-cropping of the frozen backbone
@@ -72,6 +72,8 @@ class Run:
     #: evaluate this run's trained adapter instead of training (for rows whose training
     #: would compute exactly what that run's did)
     adapter_of: str | None = None
+    freeze: tuple[str, ...] | None = None  # train.freeze (None: the base options')
+    lr_multipliers: dict = field(default_factory=dict)  # train.lr_multipliers
 
 
 RUNS: dict[str, Run] = {
@@ -95,6 +97,21 @@ RUNS: dict[str, Run] = {
               gcm={"num_patches": 64}, network={"roi_pad": 0}, baselines=True),
     "r9": Run("R9: roi_pad 2 with GCM k = 32 (at or below the paper's GFLOPs on BSD100)",
               gcm={"num_patches": 32}, network={"roi_pad": 2}, baselines=True),
+    # recipes (issue 21), each beside its own control at equal budget
+    "r10": Run("R10: R1 with the GCM fused after stage 2 of 0-3 (was 0)", gcm={"stage": 2}),
+    "r11": Run("R11: no-context control of R10", context="window", gcm={"stage": 2}),
+    "r12": Run("R12: R1 with G (the GCM's extractor) trained", freeze=("base",)),
+    "r13": Run("R13: no-context control of R12", context="window", freeze=("base",)),
+    "r14": Run("R14: R1 with 80x120 LR contexts (a whole landscape BSD200 image)",
+               lq_size=(80, 120)),
+    "r15": Run("R15: no-context control of R14", context="window", lq_size=(80, 120)),
+    "r16": Run("R16: R1 with the base branch trained too, at lr x 0.01",
+               freeze=("gcm.extractor",), lr_multipliers={"base": 0.01}),
+    # the backbone alone (no GCM, no PIM: reported as pre_pad / post of the fine-tuned
+    # backbone) fine-tuned exactly as R16's base branch: R16's moving baseline
+    "r17": Run("R17: control of R16: the backbone alone fine-tuned at lr x 0.01",
+               network={"pim": False, "gcm": False}, freeze=(), lr_multipliers={"base": 0.01},
+               baselines=True),
 }  # fmt: skip
 
 #: budget -> training settings shared by every run
@@ -167,12 +184,20 @@ def train_options(run: str, budget: str, data: str, backbone: str) -> dict:
     ds.update(dataroot_gt=osp.join(data, "train291"), lq_size=spec.lq_size,
               roi_size=spec.roi_size, roi_placement=spec.placement,
               batch_size_per_gpu=b["batch"], num_worker_per_gpu=b["workers"])  # fmt: skip
+    if isinstance(spec.lq_size, tuple) and spec.lq_size[0] != spec.lq_size[1]:
+        ds["use_rot"] = False  # a 90-degree turn would mix 80x120 and 120x80 in one batch
     if b["exact"]:  # every checkpoint an epoch end, random state in the main process
         ds.update(samples_per_epoch=b["batch"] * b["ckpt"], dataset_enlarge_ratio=1,
                   num_worker_per_gpu=0, persistent_workers=False)  # fmt: skip
     opt["network_g"]["context"] = spec.context
     opt["network_g"]["gcm"].update(spec.gcm)
     opt["network_g"].update(spec.network)
+    if spec.freeze is not None:
+        opt["train"]["freeze"] = list(spec.freeze)
+    if spec.lr_multipliers:
+        opt["train"]["lr_multipliers"] = dict(spec.lr_multipliers)
+    if opt["network_g"].get("pim") is False:  # no PIM: no PIM context loss
+        opt["train"].pop("context_opt", None)
     opt["path"]["pretrain_network_backbone_g"] = osp.abspath(backbone)
     if b.get("val_freq"):  # learning curve: CLSR and post-cropping on the validation split
         opt["datasets"]["val"] = dict(
@@ -186,7 +211,8 @@ def train_options(run: str, budget: str, data: str, backbone: str) -> dict:
     tr["total_iter"] = b["iters"]
     tr["optim_g"]["lr"] = b["lr"]
     tr["scheduler"]["periods"] = [b["iters"]]
-    tr["context_opt"]["end_iter"] = b["iters"]
+    if "context_opt" in tr:
+        tr["context_opt"]["end_iter"] = b["iters"]
     opt["logger"]["save_checkpoint_freq"] = b["ckpt"]
     return opt
 

@@ -277,3 +277,23 @@ def test_untrained_clsr_is_reported_as_padded_precropping(
     assert json.loads(written.read_text())["context_untrained"] is False  # the trained run
     assert not [r for r in records if r.levelno == logging.WARNING]
     assert "clsr/psnr_roi" in model.metric_results
+
+
+def test_lr_multipliers_make_their_own_groups():
+    from torch import nn
+
+    from clsr_plugin.models.localsr_model import lr_groups
+
+    net = nn.Sequential()
+    net.add_module("base", nn.Linear(2, 2))
+    net.add_module("pim", nn.Linear(2, 2))
+    net.add_module("gcm", nn.Linear(2, 2))
+    net.gcm.weight.requires_grad_(False)  # frozen: in no group
+    one = lr_groups(net, None, 1e-3)
+    assert len(one) == 1 and one[0]["lr"] == 1e-3 and len(one[0]["params"]) == 5
+    groups = lr_groups(net, {"base": 0.01}, 1e-3)
+    assert [g["lr"] for g in groups] == [1e-3, 1e-5]
+    assert groups[1]["params"] == list(net.base.parameters()) and len(groups[0]["params"]) == 3
+    for bad in ({"nope": 0.1}, {"base": -1}, {"base": True}, ["base"]):
+        with pytest.raises(ValueError, match="lr_multipliers"):
+            lr_groups(net, bad, 1e-3)

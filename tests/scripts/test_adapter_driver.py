@@ -23,8 +23,11 @@ def _strip(opt):
     opt["network_g"].pop("context")
     opt["network_g"].pop("gcm")
     opt["network_g"].pop("roi_pad")
-    for key in ("lq_size", "roi_size", "roi_placement"):
+    opt["network_g"].pop("pim")
+    for key in ("lq_size", "roi_size", "roi_placement", "use_rot"):
         opt["datasets"]["train"].pop(key)
+    for key in ("freeze", "lr_multipliers", "context_opt"):
+        opt["train"].pop(key, None)
     return opt
 
 
@@ -40,12 +43,28 @@ def test_runs_share_everything_but_what_the_table_varies(budget):
     assert opts["r1"]["datasets"]["train"] == opts["r6"]["datasets"]["train"]
     pads = {r: o["network_g"]["roi_pad"] for r, o in opts.items()}
     assert pads == dict.fromkeys(pads, 8) | {"r7": 4, "r8": 0, "r9": 2}  # cost rows (issue 14)
+    gcm = {r: g for r, g in gcm.items() if r != "r17"}  # R17 has no GCM
     assert gcm["r9"] == dict(gcm["r1"], num_patches=32)
     assert gcm["r7"] == gcm["r8"] == gcm["r5"]
     r1, r2, r3 = opts["r1"], opts["r2"], opts["r3"]
     assert r1["network_g"]["context"] == "image" and r2["network_g"]["context"] == "window"
     assert r1["datasets"]["train"] == r2["datasets"]["train"]  # same data, seed, sampling
     assert (r3["datasets"]["train"]["lq_size"], r3["datasets"]["train"]["roi_size"]) == (54, 48)
+    # the recipe rows (issue 21) and their controls differ from R1 / R2 only as named
+    assert gcm["r10"] == gcm["r11"] == dict(gcm["r1"], stage=2)
+    for row, control in (("r10", "r11"), ("r12", "r13"), ("r14", "r15")):
+        a, c = opts[row], opts[control]
+        assert (a["network_g"]["context"], c["network_g"]["context"]) == ("image", "window")
+        assert a["datasets"] == c["datasets"] and a["train"] == c["train"]
+    assert opts["r12"]["train"]["freeze"] == ["base"]
+    assert opts["r14"]["datasets"]["train"]["lq_size"] == (80, 120)
+    assert opts["r14"]["datasets"]["train"]["use_rot"] is False  # one shape per batch
+    r16, r17 = opts["r16"], opts["r17"]
+    assert r16["train"]["freeze"] == ["gcm.extractor"] and r17["train"]["freeze"] == []
+    assert r16["train"]["lr_multipliers"] == r17["train"]["lr_multipliers"] == {"base": 0.01}
+    assert r17["network_g"]["pim"] is False and r17["network_g"]["gcm"] is False
+    assert "context_opt" not in r17["train"] and "context_opt" in r16["train"]
+    assert r16["datasets"] == r17["datasets"] == r1["datasets"]
     b = driver.BUDGETS[budget]
     tr = r1["train"]
     assert tr["freeze"] == ["base", "gcm.extractor"]
