@@ -265,7 +265,8 @@ def test_options(run: str, budget: str, data: str, backbone: str, dataset: str, 
         },
         "val": {
             "save_img": False,
-            "baselines": spec.baselines,
+            # the frozen backbone's baselines once, with seed 0 (the seed changes nothing frozen)
+            "baselines": spec.baselines and parse_run(run)[1] == 0,
             "flops": True,
             "pbar": True,
             "per_roi": True,

@@ -81,6 +81,8 @@ def test_test_options_whole_image_context_and_baselines_once(tmp_path):
     r1 = driver.test_options("r1", "cpu", "/d", "/bb.pth", "Set5", 24, "/a.safetensors")
     r2 = driver.test_options("r2", "cpu", "/d", "/bb.pth", "Set5", 24, "/a.safetensors")
     assert r1["val"]["baselines"] and not r2["val"]["baselines"]
+    seed = driver.test_options("r1s1", "cpu", "/d", "/bb.pth", "Set5", 24, "/a.safetensors")
+    assert not seed["val"]["baselines"]  # the frozen backbone's baselines come with seed 0
     assert r1["val"]["per_roi"] and r1["val"]["flops"]
     ds = r1["datasets"]["test_1"]
     assert ds["roi_size"] == 24 and "dataroot_lq" not in ds and ds["name"] == "Set5_r24"
