@@ -60,6 +60,8 @@ def cost_figure(report: dict, image: str, label: Callable[[str], str] = str) -> 
     ax.set_ylabel("wall-clock (ms, log scale)")
     ax.set_title(f"{image} ({rows[0]['lr_size']} LR): cost of the ROIs", fontsize=10)
     ax.margins(y=0.35)
+    top = max(r["ms"] for r in rows if r["ms"])
+    ax.set_ylim(top=top * 3000)  # room above the tallest bar's notes for the legend (log axis)
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
