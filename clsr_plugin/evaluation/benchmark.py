@@ -329,7 +329,7 @@ def available_memory(device: torch.device) -> tuple[int | None, str]:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
     except (OSError, ValueError, IndexError):
-        pass
+        return None, "unknown"  # no readable /proc/meminfo (not Linux)
     return None, "unknown"
 
 

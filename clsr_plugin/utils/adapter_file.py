@@ -271,7 +271,7 @@ def _factories() -> set:
 
 
 class _TooLarge(Exception):
-    pass
+    """Raised by the registration hook of :func:`described_state` to stop an absurd build."""
 
 
 def tensor_budget(state: Mapping[str, torch.Tensor]) -> int:
