@@ -271,8 +271,8 @@ def demo_sheet(hr_path: str, model, roi: int, n_rois: int) -> np.ndarray:
     """The demo's comparison sheet (RGB): the image with its ``n_rois`` most textured ROIs of
     the grid, each as bicubic | pre (padded) | post | CLSR | GT with its PSNR."""
     import torch
-    from torch.nn import functional as F
 
+    from clsr_plugin.data.bicubic_lr import bicubic_up
     from clsr_plugin.evaluation.benchmark import prepare_image
     from clsr_plugin.evaluation.engine import restore_rois
     from clsr_plugin.evaluation.methods import METHODS
@@ -285,7 +285,7 @@ def demo_sheet(hr_path: str, model, roi: int, n_rois: int) -> np.ndarray:
     rois = boxes[textured_rois(from_float01(tensor_to_image(lq)), boxes.tolist(), n_rois)]
     with torch.no_grad():
         outs = restore_rois(model.eval(), lq, rois, shown)
-        up = F.interpolate(lq, scale_factor=s, mode="bicubic", align_corners=False)
+        up = bicubic_up(lq, s)
     rows, psnrs = [], []
     for i, (x, y, w, h) in enumerate(rois.tolist()):
         gt = from_float01(hr[y * s : (y + h) * s, x * s : (x + w) * s])

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -36,10 +37,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
 from clsr_plugin.archs.roi import padded_window
+from clsr_plugin.data.bicubic_lr import bicubic_up
 from clsr_plugin.data.image_checks import image_hw
 from clsr_plugin.evaluation.methods import get_method
 from clsr_plugin.inference.api import (
@@ -68,6 +69,7 @@ from clsr_plugin.utils.image_io import (
     to_float01,
     write_png,
 )
+from clsr_plugin.utils.psnr import psnr as psnr_of
 
 PROG = "clsr-infer"
 
@@ -235,7 +237,7 @@ def bicubic_roi(lr: np.ndarray, box: Box, scale: int) -> np.ndarray:
     x, y, w, h = box
     win = padded_window(box, 2, lr.shape[0], lr.shape[1])
     t = crop_to_tensor(lr, win, torch.float32, torch.device("cpu"))
-    up = F.interpolate(t, scale_factor=scale, mode="bicubic", align_corners=False)
+    up = bicubic_up(t, scale)
     ox, oy = (x - win[0]) * scale, (y - win[1]) * scale
     return tensor_to_image(up[..., oy : oy + h * scale, ox : ox + w * scale])
 
@@ -252,11 +254,8 @@ def precrop_roi(model: torch.nn.Module, lr: np.ndarray, box: Box) -> np.ndarray:
 
 def psnr(a: np.ndarray, b: np.ndarray, bit_depth: int) -> float:
     """PSNR (dB) of two float [0, 1] images after rounding both to ``bit_depth``."""
-    qa = from_float01(a, bit_depth).astype(np.float64)
-    qb = from_float01(b, bit_depth).astype(np.float64)
     peak = 255.0 if bit_depth == 8 else 65535.0
-    mse = float(np.mean((qa - qb) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak**2 / mse)
+    return psnr_of(from_float01(a, bit_depth), from_float01(b, bit_depth), math.inf, peak)
 
 
 RESULTS_JSON = "results.json"

@@ -1,4 +1,5 @@
-"""LR images made from HR on the fly with BasicSR's MATLAB-style bicubic (HR-only datasets).
+"""Bicubic resampling: LR images made from HR on the fly with BasicSR's MATLAB-style bicubic
+(HR-only datasets), and the bicubic upscaling baseline (:func:`bicubic_up`).
 
 Matches how DIV2K's ``LR_bicubic`` (and BasicSR's ``generate_multiscale``/``imresize`` scripts)
 make LR: ``imresize(hr, 1 / scale)`` on the mod-cropped HR, then saved as 8-bit, so the result
@@ -10,6 +11,8 @@ bicubic kernel reaches 2 LR pixels; at image borders both see the same symmetric
 from __future__ import annotations
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from basicsr.utils.matlab_functions import imresize
 
 #: LR pixels of HR context around a patch; more than the antialiased kernel's reach (2 px).
@@ -64,3 +67,9 @@ def lr_patch(
     t1, l1 = min(height, top + ph + MARGIN), min(width, left + pw + MARGIN)
     lr = downscale(hr[t0 * scale : t1 * scale, l0 * scale : l1 * scale], scale)
     return lr[top - t0 : top - t0 + ph, left - l0 : left - l0 + pw]
+
+
+def bicubic_up(lq: torch.Tensor, scale: int) -> torch.Tensor:
+    """The bicubic baseline: (B, C, h, w) -> (B, C, scale*h, scale*w) (PyTorch's bicubic, as
+    every comparison sheet shows it)."""
+    return F.interpolate(lq, scale_factor=scale, mode="bicubic", align_corners=False)

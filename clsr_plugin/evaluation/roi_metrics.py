@@ -31,8 +31,8 @@ import numpy as np
 from basicsr.metrics import calculate_metric
 from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 
-#: default cap of per-ROI PSNR in protocol (a), in dB
-PSNR_CAP = 100.0
+from clsr_plugin.utils.psnr import PSNR_CAP, psnr_from_mse  # noqa: F401  (re-exported)
+
 #: result names of the fixed protocols and the costs (``val.metrics`` names may not reuse them)
 FIXED_NAMES = ("psnr_roi", "ssim_roi", "psnr_img", "ssim_img", "n_rois", "n_inf_psnr", "gmacs",
                "gflops")  # fmt: skip
@@ -100,11 +100,6 @@ def roi_metric(name: str, opt: Mapping, sr: np.ndarray, gt: np.ndarray, cap: flo
             "(too small for it?)."
         )
     return min(value, cap) if math.isinf(value) and value > 0 else value
-
-
-def psnr_from_mse(mse: float, cap: float = PSNR_CAP) -> float:
-    """PSNR of an 8-bit MSE, ``cap`` when the MSE is 0."""
-    return cap if mse <= 0 else min(cap, 10.0 * math.log10(255.0 * 255.0 / mse))
 
 
 class RoiMetricAccumulator:

@@ -14,11 +14,11 @@ from basicsr.models.base_model import BaseModel
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
-from torch.nn import functional as F
 from tqdm import tqdm
 
 from clsr_plugin.archs import load_backbone_weights
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
+from clsr_plugin.data.bicubic_lr import bicubic_up
 from clsr_plugin.evaluation.engine import restore_rois
 from clsr_plugin.evaluation.methods import METHODS
 from clsr_plugin.evaluation.paired import PairedDifference, paired_table
@@ -593,7 +593,7 @@ class LocalSRModel(SRModel):
         lq_img = tensor2img(lq[0].detach().cpu())
         boxes = rois.tolist()
         picks = textured_rois(lq_img, boxes, n_show)
-        bicubic = F.interpolate(lq, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        bicubic = bicubic_up(lq, self.scale)
         columns = ["bicubic"] + [m for m in ("pre_pad", "post", "clsr") if m in srs]
         columns += ["gt"] if gts is not None else []
         rows, psnrs = [], []

@@ -16,16 +16,17 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from clsr_plugin.utils.psnr import PSNR_CAP, psnr
+
 #: colour of the ROI boxes: magenta is the same in RGB and BGR, so callers need not say which
 BOX_COLOUR = (255, 0, 255)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 Rect = tuple[int, int, int, int]  # x, y, w, h
 
 
-def tile_psnr(img: np.ndarray, ref: np.ndarray, cap: float = 100.0) -> float:
+def tile_psnr(img: np.ndarray, ref: np.ndarray, cap: float = PSNR_CAP) -> float:
     """PSNR (dB) of two uint8 tiles of one shape, capped at ``cap`` for identical tiles."""
-    mse = float(np.mean((img.astype(np.float64) - ref.astype(np.float64)) ** 2))
-    return cap if mse == 0 else min(cap, 10 * math.log10(255.0**2 / mse))
+    return psnr(img, ref, cap)
 
 
 def textured_rois(image: np.ndarray, boxes: Sequence[Sequence[int]], n: int) -> list[int]:
