@@ -12,32 +12,9 @@ Set ``CLSR_PLUGIN_AUTOLOAD=0`` to turn it off.
 import os
 import sys
 
+from _clsr_torchvision_shim import install_torchvision_shim
+
 ENV_VAR = "CLSR_PLUGIN_AUTOLOAD"
-
-
-def install_torchvision_shim():
-    """Provide ``torchvision.transforms.functional_tensor`` when torchvision no longer has it.
-
-    basicsr 1.4.2 imports it at import time; it was removed in torchvision 0.17. Lives here,
-    outside the ``clsr_plugin`` package, so it can run before basicsr is imported.
-    """
-    name = "torchvision.transforms.functional_tensor"
-    if name in sys.modules:
-        return
-    try:
-        import torchvision.transforms.functional_tensor  # noqa: F401
-
-        return
-    except ImportError:
-        pass
-    import types
-
-    import torchvision.transforms.functional as functional
-
-    shim = types.ModuleType(name)
-    shim.__doc__ = "Alias installed by clsr_plugin for basicsr 1.4.2."
-    shim.rgb_to_grayscale = functional.rgb_to_grayscale
-    sys.modules[name] = shim
 
 
 class _BasicsrHook:

@@ -64,7 +64,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["clsr_plugin", "clsr_plugin.*"]),
-    py_modules=["_clsr_plugin_autoload"],
+    py_modules=["_clsr_plugin_autoload", "_clsr_torchvision_shim"],
     install_requires=[
         "torch",
         "torchvision",

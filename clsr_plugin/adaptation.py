@@ -138,7 +138,7 @@ def split_images(data: str, val_images: int | None, roi: int, scale: int, contex
     Raises:
         ValueError: too few images, or images too small for contexts of 3 ROIs.
     """
-    from clsr_plugin.data.image_checks import image_hw
+    from clsr_plugin.utils.image_checks import image_hw
     from clsr_plugin.utils.image_io import image_names
 
     names = image_names(data, "HR")
@@ -336,8 +336,8 @@ def write_untrained_adapter(net_opt: dict, weights: str, frozen: list[str], path
     import torch
 
     from clsr_plugin.archs import load_backbone_weights
+    from clsr_plugin.inference.adapter_file import save_adapter
     from clsr_plugin.inference.api import build_clsr
-    from clsr_plugin.utils.adapter_file import save_adapter
     from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint
 
     with torch.random.fork_rng(devices=[]):

@@ -30,30 +30,10 @@ import os
 import os.path as osp
 import sys
 
-from _clsr_plugin_autoload import install_torchvision_shim
+from _clsr_torchvision_shim import install_torchvision_shim
+from clsr_plugin.utils.checkpoint import atomic_torch_save  # noqa: F401  (used and re-exported)
 
 _APPLIED = False
-
-
-def atomic_torch_save(obj, path: str) -> None:
-    """``torch.save`` to ``path`` through :func:`~clsr_plugin.utils.atomic.atomic_path`.
-
-    Temporary files that a killed run left in the folder are removed first. A failed write
-    (disk full, ...) leaves the folder as it was and raises ``OSError`` naming ``path``.
-    """
-    import torch
-
-    from clsr_plugin.utils.atomic import atomic_path, remove_stale_temps
-
-    remove_stale_temps(osp.dirname(osp.abspath(path)))
-    try:
-        with atomic_path(path) as tmp:
-            torch.save(obj, tmp)
-    except (OSError, RuntimeError) as err:  # torch reports a full disk as a RuntimeError
-        reason = getattr(err, "strerror", None) or " ".join(str(err).split())
-        errno = getattr(err, "errno", None)
-        message = f"Cannot write {path}: {reason}"
-        raise (OSError(errno, message) if errno else OSError(message)) from None
 
 
 def _allow_unsafe(opt: dict) -> bool:
@@ -113,7 +93,8 @@ def _wrap_parse_options(original):
     def parse_options(root_path, is_train=True):
         import yaml
 
-        from clsr_plugin.utils.options import OptionsError, validate_options
+        from clsr_plugin.option_checks import validate_options
+        from clsr_plugin.utils.options import OptionsError
 
         caller = sys._getframe(1).f_globals
         if _is_basicsr_load_resume_state(caller.get("load_resume_state")):

@@ -41,7 +41,6 @@ import torch
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
 from clsr_plugin.archs.roi import padded_window
 from clsr_plugin.data.bicubic_lr import bicubic_up
-from clsr_plugin.data.image_checks import image_hw
 from clsr_plugin.evaluation.methods import get_method
 from clsr_plugin.inference.api import (
     DEFAULT_CONTEXT_WINDOW,
@@ -61,6 +60,7 @@ from clsr_plugin.inference.rois import (
 from clsr_plugin.utils.atomic import pid_alive, umask_mode
 from clsr_plugin.utils.cli import input_errors, one_line
 from clsr_plugin.utils.comparison_sheet import comparison_sheet
+from clsr_plugin.utils.image_checks import image_hw
 from clsr_plugin.utils.image_io import (
     from_float01,
     list_images,

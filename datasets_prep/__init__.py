@@ -15,6 +15,6 @@ sizes, MATLAB bicubic and atomic writes are the package's own (see :mod:`dataset
 
 # basicsr 1.4.2 needs the torchvision alias before its first import; installing it here makes
 # every ``datasets_prep.<tool>`` module safe to import basicsr at top level.
-from _clsr_plugin_autoload import install_torchvision_shim
+from _clsr_torchvision_shim import install_torchvision_shim
 
 install_torchvision_shim()

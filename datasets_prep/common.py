@@ -1,5 +1,5 @@
 """Shared plumbing of the preparation tools: the package's image listing, reading and atomic
-writing (:mod:`clsr_plugin.utils.image_io`, :mod:`clsr_plugin.data.image_checks`) with
+writing (:mod:`clsr_plugin.utils.image_io`, :mod:`clsr_plugin.utils.image_checks`) with
 :class:`PrepError`, output-folder bookkeeping, parallel map with a progress bar, and the CLI
 error convention."""
 
@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from clsr_plugin.data import image_checks
+from clsr_plugin.utils import image_checks
 from clsr_plugin.utils import image_io
 from clsr_plugin.utils.atomic import write_text
 
@@ -53,9 +53,9 @@ def prep_errors(func: Callable[_P, _R]) -> Callable[_P, _R]:
 
 #: :func:`clsr_plugin.utils.image_io.image_names`; the tools pass ``strict=True``.
 image_names = prep_errors(image_io.image_names)
-#: :func:`clsr_plugin.data.image_checks.image_hw` (from the header).
+#: :func:`clsr_plugin.utils.image_checks.image_hw` (from the header).
 image_hw = prep_errors(image_checks.image_hw)
-#: :func:`clsr_plugin.data.image_checks.check_image_complete`.
+#: :func:`clsr_plugin.utils.image_checks.check_image_complete`.
 check_complete = prep_errors(image_checks.check_image_complete)
 _read_image = prep_errors(image_io.read_image)
 _write_image = prep_errors(image_io.write_image)

@@ -6,7 +6,7 @@ next to the paper's SRResNet CLSR (Table 1: 5.08 on BSD100, 10.22 on Manga109).
 
 Sizes are LR (H x W; the table prints W x H): 80x120 is a BSD100 image (481x321 HR), 168x256
 the Urban100-size image and 192x288 the Manga109-size page of the cost issue, 413x292 a real
-Manga109 page (1170x1654 HR). Counted by ``clsr_plugin.flops.clsr_macs``
+Manga109 page (1170x1654 HR). Counted by ``clsr_plugin.evaluation.macs.clsr_macs``
 (mmengine, MACs); nothing is trained or loaded (costs depend on shapes only).
 """
 
@@ -17,8 +17,8 @@ import itertools
 import json
 
 from clsr_plugin.archs.clsr_arch import CLSR
+from clsr_plugin.evaluation.macs import clsr_macs, gflops
 from clsr_plugin.evaluation.methods import get_method
-from clsr_plugin.flops import clsr_macs, gflops
 
 BACKBONE = dict(type="MSRResNet", num_in_ch=3, num_out_ch=3, num_feat=64, num_block=16, upscale=4)
 

@@ -66,7 +66,7 @@ def snapshot(weights: str, adapter: str, images: list[str], work: str) -> dict:
     py = sys.executable
     out: dict = {}
 
-    from clsr_plugin.utils.adapter_file import read_adapter
+    from clsr_plugin.inference.adapter_file import read_adapter
     from clsr_plugin.utils.options import dump_yaml
 
     network = read_adapter(adapter)[1]["network_g"]

@@ -118,7 +118,7 @@ def test_bad_options_fail_cleanly(tmp_path, capsys):
 
 
 def test_adapter_without_options(tmp_path, capsys):
-    from clsr_plugin.utils.adapter_file import save_adapter
+    from clsr_plugin.inference.adapter_file import save_adapter
 
     net = tiny_clsr()
     net.gcm.load_extractor_from(net.base)

@@ -139,7 +139,7 @@ def _adapter_setup(root):
     """A tiny CLSR as backbone checkpoint + adapter file (G re-synced with the base branch)."""
     from _clsr_tiny import TINY_OPT
 
-    from clsr_plugin.utils.adapter_file import save_adapter
+    from clsr_plugin.inference.adapter_file import save_adapter
 
     net = tiny_clsr()
     net.gcm.load_extractor_from(net.base)

@@ -479,7 +479,7 @@ def check_network_opt(net: object, where: str = "network_g") -> None:
     The one check of network options, used by options validation (``clsr-train``,
     ``clsr-test``), by :func:`clsr_plugin.inference.api.build_clsr` (``clsr-infer``,
     ``clsr-bench``, ``load_clsr``) and by adapter metadata
-    (:func:`clsr_plugin.utils.adapter_file.read_adapter`). It checks: a registered ``type``;
+    (:func:`clsr_plugin.inference.adapter_file.read_adapter`). It checks: a registered ``type``;
     for a backbone type, no CLSR keys (``backbone``, ``roi_pad``, ...: then ``type`` should be
     ``CLSR``) and only its constructor's keys; for ``CLSR``, only CLSR's constructor keys, a
     ``backbone`` with a supported ``type`` and only that backbone's constructor keys, an

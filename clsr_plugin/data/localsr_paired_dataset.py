@@ -21,7 +21,9 @@ from torch.utils import data
 from torchvision.transforms.functional import normalize
 
 from clsr_plugin.data.bicubic_lr import downscale, lr_patch
-from clsr_plugin.data.image_checks import (
+from clsr_plugin.data.roi_grid import REMAINDERS, grid_extent, roi_grid
+from clsr_plugin.data.roi_sampling import PLACEMENTS, as_hw, augment_box, place_roi
+from clsr_plugin.utils.image_checks import (
     check_folder,
     check_folder_pairs,
     check_image_complete,
@@ -31,8 +33,6 @@ from clsr_plugin.data.image_checks import (
     image_hw,
     lmdb_meta_shapes,
 )
-from clsr_plugin.data.roi_grid import REMAINDERS, grid_extent, roi_grid
-from clsr_plugin.data.roi_sampling import PLACEMENTS, as_hw, augment_box, place_roi
 
 
 def validation_pair(
@@ -64,7 +64,7 @@ def validation_pair(
 def dataset_geometry(opt: dict, where: str = "") -> dict:
     """The ROI / context options of a :class:`LocalSRPairedDataset`, checked.
 
-    Shared by the dataset and :func:`clsr_plugin.utils.options.validate_options` (which runs
+    Shared by the dataset and :func:`clsr_plugin.option_checks.validate_options` (which runs
     before BasicSR makes the experiment folder), so both accept exactly the same options.
 
     Args:

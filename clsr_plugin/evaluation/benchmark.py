@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from clsr_plugin.evaluation.engine import restore_rois
+from clsr_plugin.evaluation.macs import clsr_macs, gflops
 from clsr_plugin.evaluation.methods import METHODS, get_method
 from clsr_plugin.evaluation.paired import paired_table
 from clsr_plugin.evaluation.roi_metrics import RoiMetricAccumulator, psnr_from_mse
 from clsr_plugin.evaluation.timing import measure
-from clsr_plugin.flops import clsr_macs, gflops
 from clsr_plugin.inference.api import autocast_for, upscale_rois
 from clsr_plugin.utils.image_io import (
     from_float01,

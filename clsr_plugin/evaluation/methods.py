@@ -1,26 +1,28 @@
 """The ROI restoration methods compared throughout the project, one registry entry each.
 
 A method is its restore function (one image's ROIs -> one HR tensor per ROI), its cost per ROI
-(from :func:`clsr_plugin.flops.clsr_macs`, with the once-per-image work amortised over the ROIs
-that share it) and its labels. Validation (LocalSRModel), clsr-bench, clsr-infer's sheet, the
-demo and the adapter driver read it; a new method (a GCM variant, a control) is one
+(from :func:`clsr_plugin.evaluation.macs.clsr_macs`, with the once-per-image work amortised over
+the ROIs that share it) and its labels. Validation (LocalSRModel), clsr-bench, clsr-infer's
+sheet, the demo and the adapter driver read it; a new method (a GCM variant, a control) is one
 :func:`register_method` call.
 
 * ``pre_nopad`` / ``pre_pad``: the backbone alone on the bare ROI / on its padded window
   (:meth:`CLSR.base_only` with roi_pad 0 / the model's);
 * ``post``: the backbone on the whole image (``base_only`` with a whole-image box, so backbones
   that need padding get it), then cropped;
-* ``clsr``: :meth:`CLSR.encode_context` once, then :func:`~clsr_plugin.evaluation.engine.
+* ``clsr``: :meth:`CLSR.encode_context` once, then :func:`~clsr_plugin.inference.restore.
   decode_rois` (batches of one ROI size, or shared base windows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from clsr_plugin.inference.restore import batched, by_size, decode_rois  # noqa: F401  (by_size re-exported)
 
 #: ``restore(net, lq (1, 3, H, W), rois (n, 4), roi_batch, share_windows) -> [(3, sh, sw)] * n``
 Restore = Callable[[nn.Module, Tensor, Tensor, int, bool], list[Tensor]]
@@ -73,29 +75,6 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-def by_size(rois: Tensor, roi_batch: int) -> list[list[int]]:
-    """Indices of ``rois`` in batches of at most ``roi_batch`` ROIs of one size."""
-    if roi_batch < 1:
-        raise ValueError(f"roi_batch must be >= 1, got {roi_batch}.")
-    sizes = [tuple(b) for b in rois[:, 2:].tolist()]
-    batches = []
-    for size in sorted(set(sizes)):
-        index = [i for i, s in enumerate(sizes) if s == size]
-        batches += [index[a : a + roi_batch] for a in range(0, len(index), roi_batch)]
-    return batches
-
-
-def batched(
-    rois: Tensor, roi_batch: int, run: Callable[[Tensor], Sequence[Tensor]]
-) -> list[Tensor]:
-    """``run`` on the batches of :func:`by_size`; its outputs back in the order of ``rois``."""
-    out: list = [None] * rois.shape[0]
-    for chunk in by_size(rois, roi_batch):
-        for i, sr in zip(chunk, run(rois[chunk])):
-            out[i] = sr
-    return out
-
-
 def _base_only(roi_pad: int | None) -> Restore:
     def restore(net, lq, rois, roi_batch, share_windows):
         return batched(rois, roi_batch, lambda boxes: net.base_only(lq, boxes, roi_pad=roi_pad))
@@ -113,8 +92,6 @@ def _post(net, lq, rois, roi_batch, share_windows):
 
 
 def _clsr(net, lq, rois, roi_batch, share_windows):
-    from clsr_plugin.evaluation.engine import decode_rois
-
     return decode_rois(net, net.encode_context(lq), rois, roi_batch, share_windows)
 
 

@@ -1,6 +1,6 @@
 """Compute cost per ROI of CLSR and of the pre-/post-cropping baselines.
 
-Counted by :func:`clsr_plugin.flops.clsr_macs` (mmengine's
+Counted by :func:`clsr_plugin.evaluation.macs.clsr_macs` (mmengine's
 :class:`~mmengine.analysis.FlopAnalyzer`, a JIT trace; convolutions, linear layers,
 matmul/bmm/einsum, norms and upsampling are counted, element-wise ops are not). It counts
 **multiply-accumulates** (MACs); the paper's "FLOPs" are 2 x MACs (ClassSR's convention). Costs
@@ -22,8 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from clsr_plugin.evaluation.macs import clsr_macs
 from clsr_plugin.evaluation.methods import METHODS, get_method
-from clsr_plugin.flops import clsr_macs
 
 #: the cost row of CLSR with its context shared by all ROIs of the image
 AMORTISED = "clsr_amortized"

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from clsr_plugin.archs.build import build_clsr
+from clsr_plugin.inference.restore import decode_rois
 from clsr_plugin.inference.rois import Box, context_windows, validate_rois
 from clsr_plugin.utils.checkpoint import (
     YAML_OPT_IN,
@@ -114,25 +116,6 @@ def read_network_opt(opt: str | os.PathLike | Mapping) -> tuple[dict, dict]:
     return copy.deepcopy(dict(net)), path_opt
 
 
-def build_clsr(net_opt: Mapping) -> nn.Module:
-    """Build the network of ``net_opt``; a plain backbone is wrapped as ``CLSR(backbone=...)``.
-
-    Raises:
-        ValueError: options that do not fit the constructors
-            (:func:`~clsr_plugin.archs.clsr_arch.check_network_opt`), in one line.
-    """
-    from basicsr.archs import build_network
-
-    import clsr_plugin  # noqa: F401  (registers CLSR and the extra backbones)
-    from clsr_plugin.archs.clsr_arch import check_network_opt
-
-    check_network_opt(net_opt)
-    net_opt = copy.deepcopy(dict(net_opt))
-    if net_opt["type"] != "CLSR":
-        net_opt = {"type": "CLSR", "backbone": net_opt}
-    return build_network(net_opt)
-
-
 def load_weights(
     model: nn.Module,
     weights: str | Mapping,
@@ -197,7 +180,7 @@ def load_clsr(
             state dict; ``None`` keeps the random/identity initialisation.
         opt_or_yaml: options YAML path or dict (``network_g``) or a ``network_g`` dict; may be
             None with an ``adapter`` (its metadata holds the CLSR options).
-        adapter: an adapter file (:mod:`clsr_plugin.utils.adapter_file`) loaded after
+        adapter: an adapter file (:mod:`clsr_plugin.inference.adapter_file`) loaded after
             ``weights`` (the backbone it was trained on: its hash is checked).
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ``'auto'``.
         half: False (fp32), True/'auto' (bf16 where supported, else fp16), 'bf16', 'fp16':
@@ -211,7 +194,7 @@ def load_clsr(
     Returns:
         The model in eval mode on ``device``.
     """
-    from clsr_plugin.utils.adapter_file import load_adapter, read_adapter
+    from clsr_plugin.inference.adapter_file import load_adapter, read_adapter
 
     adapter_file = read_adapter(adapter) if adapter is not None else None
     if opt_or_yaml is None:
@@ -318,7 +301,7 @@ def upscale_rois(
         merge_windows: share one context among ROIs whose windows overlap (default); False
             gives every ROI its own window.
         share_windows: ROIs whose padded base windows overlap share one base-branch pass
-            (default; :func:`clsr_plugin.evaluation.engine.decode_rois`): many ROIs never cost
+            (default; :func:`clsr_plugin.inference.restore.decode_rois`): many ROIs never cost
             more than the image; False decodes ROI by ROI (the validation path exactly).
 
     Returns:
@@ -327,7 +310,6 @@ def upscale_rois(
     Raises:
         ValueError: a ROI outside the image / of zero or negative size, or a bad image.
     """
-    from clsr_plugin.evaluation.engine import decode_rois  # (models import inference)
 
     arr = _as_array(image)
     if isinstance(arr, torch.Tensor):

@@ -25,8 +25,8 @@ from clsr_plugin.evaluation.paired import PairedDifference, paired_table
 from clsr_plugin.evaluation.roi_cost import AMORTISED, RoiCostCounter, cost_methods
 from clsr_plugin.evaluation.roi_crops import crop_rois
 from clsr_plugin.evaluation.roi_metrics import PSNR_CAP, RoiMetricAccumulator, check_metric_opts
+from clsr_plugin.inference import adapter_file
 from clsr_plugin.models import training_state
-from clsr_plugin.utils import adapter_file
 from clsr_plugin.utils.atomic import write_text
 from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint, unsafe_pickle_opt
 from clsr_plugin.utils.comparison_sheet import comparison_sheet, textured_rois, tile_psnr
@@ -99,7 +99,7 @@ class LocalSRModel(SRModel):
       ``strict_load_backbone_g``, default true). ``pretrain_network_g`` (a whole CLSR
       checkpoint), when also given, is loaded after it and wins.
     * ``path.pretrain_network_adapter_g``: an adapter file
-      (:mod:`clsr_plugin.utils.adapter_file`) loaded after the backbone; refused when its
+      (:mod:`clsr_plugin.inference.adapter_file`) loaded after the backbone; refused when its
       frozen-weights hash does not match the backbone loaded.
     * ``train.freeze``: module-name prefixes of ``network_g`` to freeze, e.g.
       ``[base, gcm.extractor]`` (train only the context adapters around a pretrained

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from clsr_plugin.utils.adapter_file import frozen_weights_hash, under
+from clsr_plugin.inference.adapter_file import frozen_weights_hash, under
 from clsr_plugin.utils.atomic import write_text
 
 TRAINABLE, TRAINING, META = "trainable.safetensors", "training.state", "state.json"
@@ -101,9 +101,9 @@ def import_run_state(state_dir: str, experiment: str, network_opt: Mapping, back
     from safetensors.torch import load_file
 
     from clsr_plugin.archs import load_backbone_weights
-    from clsr_plugin.compat import atomic_torch_save
     from clsr_plugin.inference.api import build_clsr
     from clsr_plugin.utils.atomic import atomic_path
+    from clsr_plugin.utils.checkpoint import atomic_torch_save
 
     with open(osp.join(state_dir, META)) as f:
         meta = json.load(f)

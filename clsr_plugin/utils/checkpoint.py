@@ -10,6 +10,7 @@ and :func:`extract_state_dict`, which canonicalises the container layouts found 
 from __future__ import annotations
 
 import os
+import os.path as osp
 import pickle
 import re
 from collections import OrderedDict
@@ -54,7 +55,7 @@ def check_finite(obj: object, source: str) -> None:
 
     The one finiteness check of loaded weights: :func:`load_checkpoint` runs it on every
     checkpoint (``.pth``, ``.state``, ``.safetensors``), and
-    :func:`clsr_plugin.utils.adapter_file.read_adapter` on every adapter file. Such values
+    :func:`clsr_plugin.inference.adapter_file.read_adapter` on every adapter file. Such values
     would run and write garbage images (or NaN metrics) without any error.
 
     Args:
@@ -212,3 +213,22 @@ def select_state_dict(
     for k, v in state.items():
         out[k[7:] if k.startswith("module.") else k] = v
     return used, out
+
+
+def atomic_torch_save(obj, path: str) -> None:
+    """``torch.save`` to ``path`` through :func:`~clsr_plugin.utils.atomic.atomic_path`.
+
+    Temporary files that a killed run left in the folder are removed first. A failed write
+    (disk full, ...) leaves the folder as it was and raises ``OSError`` naming ``path``.
+    """
+    from clsr_plugin.utils.atomic import atomic_path, remove_stale_temps
+
+    remove_stale_temps(osp.dirname(osp.abspath(path)))
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except (OSError, RuntimeError) as err:  # torch reports a full disk as a RuntimeError
+        reason = getattr(err, "strerror", None) or " ".join(str(err).split())
+        errno = getattr(err, "errno", None)
+        message = f"Cannot write {path}: {reason}"
+        raise (OSError(errno, message) if errno else OSError(message)) from None

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import torch
 
-from clsr_plugin.data.image_checks import check_image_complete
 from clsr_plugin.utils.atomic import write_bytes
+from clsr_plugin.utils.image_checks import check_image_complete
 
 #: File suffixes treated as images when a directory is given.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -108,7 +108,7 @@ def read_image(path: str) -> LoadedImage:
 
     Raises:
         ValueError: the file does not exist, is truncated
-            (:func:`~clsr_plugin.data.image_checks.check_image_complete`), is not a decodable
+            (:func:`~clsr_plugin.utils.image_checks.check_image_complete`), is not a decodable
             image, or has an unsupported
             layout (e.g. 2 channels, float data outside [0, 1]).
     """

@@ -112,8 +112,8 @@ def test_adapter_file_of_every_backbone_reads_back(backbone_cfg, tmp_path):
     touching the global RNG."""
     from clsr_testing import GCM
 
+    from clsr_plugin.inference.adapter_file import read_adapter, save_adapter, unfrozen_state
     from clsr_plugin.inference.api import build_clsr
-    from clsr_plugin.utils.adapter_file import read_adapter, save_adapter, unfrozen_state
 
     opt = {"type": "CLSR", "backbone": backbone_cfg, "roi_pad": 3, "gcm": dict(GCM)}
     net = build_clsr(opt)

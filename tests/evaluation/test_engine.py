@@ -6,7 +6,8 @@ import torch
 from clsr_plugin.archs import gcm as gcm_module
 from clsr_plugin.archs.clsr_arch import CLSR
 from clsr_plugin.archs.roi import padded_windows
-from clsr_plugin.evaluation.engine import decode_rois, restore_rois
+from clsr_plugin.evaluation.engine import restore_rois
+from clsr_plugin.inference.restore import decode_rois
 from clsr_plugin.inference.rois import shared_windows
 
 BACKBONE = dict(type="MSRResNet", num_feat=8, num_block=2, upscale=4)

@@ -3,8 +3,8 @@ import torch
 from basicsr.archs import build_network
 from mmengine.analysis import FlopAnalyzer
 
+from clsr_plugin.evaluation.macs import clsr_macs
 from clsr_plugin.evaluation.roi_cost import RoiCostCounter
-from clsr_plugin.flops import clsr_macs
 
 TINY_BACKBONE = dict(
     type="MSRResNet", num_in_ch=3, num_out_ch=3, num_feat=8, num_block=2, upscale=4

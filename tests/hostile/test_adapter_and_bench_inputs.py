@@ -32,8 +32,8 @@ from clsr_plugin import bench, infer
 from clsr_plugin import test as clsr_test
 from clsr_plugin.archs import load_backbone_weights
 from clsr_plugin.inference import load_clsr
+from clsr_plugin.inference.adapter_file import read_adapter, save_adapter
 from clsr_plugin.inference.api import build_clsr
-from clsr_plugin.utils.adapter_file import read_adapter, save_adapter
 from clsr_plugin.utils.checkpoint import CheckpointError, NonFiniteError
 
 FROZEN = ["base", "gcm.extractor"]

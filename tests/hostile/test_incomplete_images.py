@@ -1,6 +1,6 @@
 """Issue 11, item 5: a truncated or corrupt image is one line naming the file, everywhere.
 
-One check (:func:`clsr_plugin.data.image_checks.check_image_complete`) serves ``clsr-infer``,
+One check (:func:`clsr_plugin.utils.image_checks.check_image_complete`) serves ``clsr-infer``,
 ``LocalSRPairedDataset`` (at start-up for folders, when an item is read for LMDBs) and
 ``datasets_prep``; libjpeg alone decodes a truncated JPEG to a partly grey image and exit 0.
 """
@@ -27,8 +27,8 @@ from hostile_helpers import (
 
 from clsr_plugin import infer
 from clsr_plugin import train as clsr_train
-from clsr_plugin.data.image_checks import IncompleteImageError, check_image_complete
 from clsr_plugin.data.localsr_paired_dataset import LocalSRPairedDataset
+from clsr_plugin.utils.image_checks import IncompleteImageError, check_image_complete
 from datasets_prep import create_lmdb, generate_lr
 from datasets_prep.common import TMP_PREFIX
 

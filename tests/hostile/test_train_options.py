@@ -1,7 +1,7 @@
 """Issue 11: bad training options are one line naming the key, before any folder is made.
 
 Each case breaks one key of a valid tiny CLSR job and runs ``clsr-train`` in-process; the
-validator (:func:`clsr_plugin.utils.options.validate_options`) runs right after BasicSR's
+validator (:func:`clsr_plugin.option_checks.validate_options`) runs right after BasicSR's
 ``parse_options``, so no ``experiments/`` folder may appear.
 """
 
@@ -96,7 +96,7 @@ def test_bad_training_option_is_one_line_before_the_experiment_folder(
 
 
 def test_the_valid_job_passes_the_validator(valid):
-    from clsr_plugin.utils.options import validate_options
+    from clsr_plugin.option_checks import validate_options
 
     opt = copy.deepcopy(valid)
     opt["is_train"] = True

@@ -7,8 +7,8 @@ import torch
 from basicsr.archs import build_network
 from basicsr.models import build_model
 
+from clsr_plugin.inference import adapter_file
 from clsr_plugin.inference.api import load_clsr
-from clsr_plugin.utils import adapter_file
 
 FREEZE = ["base", "gcm.extractor"]
 

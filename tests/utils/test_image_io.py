@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from clsr_plugin.data.image_checks import image_hw
 from clsr_plugin.utils.atomic import write_bytes
+from clsr_plugin.utils.image_checks import image_hw
 from clsr_plugin.utils.image_io import image_names, list_images, write_image
 
 

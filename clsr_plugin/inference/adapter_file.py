@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from clsr_plugin.archs.build import build_clsr
 from clsr_plugin.utils.atomic import atomic_path
 
 FORMAT = "clsr-adapter"
@@ -305,7 +306,6 @@ def described_state(
     Raises:
         AdapterMismatchError: the network is absurdly larger than the file, or cannot be built.
     """
-    from clsr_plugin.inference.api import build_clsr
 
     budget, count, me = tensor_budget(state), [0], threading.get_ident()
 
@@ -387,7 +387,6 @@ def export_adapter(
     Returns:
         The path written.
     """
-    from clsr_plugin.inference.api import build_clsr
     from clsr_plugin.utils.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)

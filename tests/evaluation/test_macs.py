@@ -8,8 +8,7 @@ import torch
 from _clsr_tiny import tiny_clsr
 
 from clsr_plugin.archs.adapters import get_adapter
-from clsr_plugin.evaluation.methods import get_method
-from clsr_plugin.flops import (
+from clsr_plugin.evaluation.macs import (
     PAPER_BACKBONES,
     backbone_macs,
     build_backbone,
@@ -17,6 +16,7 @@ from clsr_plugin.flops import (
     count_macs,
     gflops,
 )
+from clsr_plugin.evaluation.methods import get_method
 
 #: the backbones with a pre-cropping GFLOPs value in the paper's Table 1
 TABLE1 = {name: entry for name, entry in PAPER_BACKBONES.items() if entry[1] is not None}
