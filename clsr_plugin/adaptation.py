@@ -32,6 +32,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
+from clsr_plugin.evaluation.methods import CLSR, UNTRAINED_EQUIVALENT
+from clsr_plugin.evaluation.paired import pair_key
 from clsr_plugin.utils.atomic import write_bytes, write_text
 
 #: the recipe whose training settings clsr-adapt uses
@@ -201,7 +203,9 @@ def _training_options(s: AdaptSettings, net: dict, data_dir: str, ctx: int, n_tr
         t["optim_g"]["lr"] = s.lr
         t["scheduler"]["eta_min"] = min(float(t["scheduler"].get("eta_min", 0)), s.lr)
     # pre_pad beside the CLSR: the untrained adapter's score, a candidate of best_checkpoint
-    opt["val"] = dict(val_freq=val_freq, save_img=False, baselines=["pre_pad"], flops=False)
+    opt["val"] = dict(
+        val_freq=val_freq, save_img=False, baselines=[UNTRAINED_EQUIVALENT], flops=False
+    )
     opt["logger"].update(print_freq=max(1, min(50, val_freq)), save_checkpoint_freq=val_freq)
     return opt
 
@@ -288,7 +292,7 @@ def gain_over_untrained(entry: dict):
     start at zero), i.e. the adapter at iteration 0."""
     from clsr_plugin.evaluation.paired import PairedDifference
 
-    d = entry.get("paired", {}).get("roi", {}).get("clsr - pre_pad")
+    d = entry.get("paired", {}).get("roi", {}).get(pair_key(CLSR, UNTRAINED_EQUIVALENT))
     return None if d is None else PairedDifference.from_dict(d)
 
 
@@ -307,14 +311,15 @@ def best_checkpoint(history: list[dict]) -> dict:
     """
     better = [h for h in history if (g := gain_over_untrained(h)) is not None and g.low > 0]
     if better:
-        return max(better, key=lambda h: (h["clsr/psnr_img"], -h["iter"]))
+        return max(better, key=lambda h: (h[f"{CLSR}/psnr_img"], -h["iter"]))
     # still untrained at a validation (e.g. --lr 0): reported as pre_pad alone
-    untrained = [h for h in history if "pre_pad/psnr_img" in h]
+    untrained = [h for h in history if f"{UNTRAINED_EQUIVALENT}/psnr_img" in h]
     if not untrained:
         raise RuntimeError("no validation of the CLSR was recorded (training too short?).")
     first = untrained[0]
-    return {"iter": 0, "untrained": True, "clsr/psnr_img": first["pre_pad/psnr_img"],
-            "clsr/psnr_roi": first.get("pre_pad/psnr_roi")}  # fmt: skip
+    base = UNTRAINED_EQUIVALENT
+    return {"iter": 0, "untrained": True, f"{CLSR}/psnr_img": first[f"{base}/psnr_img"],
+            f"{CLSR}/psnr_roi": first.get(f"{base}/psnr_roi")}  # fmt: skip
 
 
 def curve(history: list[dict]) -> list[dict]:
@@ -322,10 +327,10 @@ def curve(history: list[dict]) -> list[dict]:
     pooled PSNR per image and its gain over the untrained adapter per ROI (mean, CI)."""
     rows = []
     for h in history:
-        if "clsr/psnr_img" not in h:
+        if f"{CLSR}/psnr_img" not in h:
             continue
         g = gain_over_untrained(h)
-        rows.append(dict(iter=h["iter"], psnr_img=h["clsr/psnr_img"],
+        rows.append(dict(iter=h["iter"], psnr_img=h[f"{CLSR}/psnr_img"],
                          gain=None if g is None else g.as_dict()))  # fmt: skip
     return rows
 
@@ -351,11 +356,12 @@ def write_untrained_adapter(net_opt: dict, weights: str, frozen: list[str], path
 def format_report(report: dict) -> str:
     """The Markdown report of a finished ``clsr-adapt`` run."""
     m = report["metrics"]
+    n_rois = f"{UNTRAINED_EQUIVALENT}/n_rois"
     lines = [
         f"# clsr-adapt: context adapters for `{report['weights']}`",
         "",
         f"Validation split (never trained on): {', '.join(report['val_images'])}; ROI "
-        f"{report['roi']}, x{report['scale']}, {m.get('pre_pad/n_rois', 0):.0f} ROIs. "
+        f"{report['roi']}, x{report['scale']}, {m.get(n_rois, 0):.0f} ROIs. "
         + (
             f"Kept: the untrained adapter (iteration 0 of {report['iters']}, output = padded "
             "pre-cropping): no checkpoint's gain over it had a 95% CI above 0."
@@ -464,7 +470,7 @@ def adapt(s: AdaptSettings) -> dict:
             write_bytes(adapter, f.read())
         gain = gain_over_untrained(best)
         print(f"[adapt] best checkpoint on the validation split: iteration {best['iter']} "
-              f"({best['clsr/psnr_img']:.3f} dB per image; vs the untrained adapter per ROI "
+              f"({best[f'{CLSR}/psnr_img']:.3f} dB per image; vs the untrained adapter per ROI "
               f"{gain.format(items='ROIs')})", flush=True)  # fmt: skip
     test_yml = _write_yaml(_test_options(opt, adapter), osp.join(out, "options", "report.yml"))
     print("[adapt] testing the kept adapter against pre/post-cropping", flush=True)

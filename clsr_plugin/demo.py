@@ -252,7 +252,7 @@ def curve_line(adapted: dict) -> str:
 
 def format_cost(report: dict, image: str) -> str:
     """The large-image cost table (Markdown) of a ``clsr-bench`` report."""
-    from clsr_plugin.utils.cost_panel import panel_rows
+    from clsr_plugin.evaluation.cost_panel import panel_rows
 
     rows = ["| ROIs | method | time | x faster than post | peak MB | PSNR vs post's output |",
             "|---:|---|---:|---:|---:|---:|"]  # fmt: skip
@@ -382,9 +382,9 @@ def _size(text: str) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     """The demo's steps (see the module docstring)."""
     from clsr_plugin.adaptation import AdaptSettings, adapt
+    from clsr_plugin.evaluation.cost_panel import write_cost_panel
     from clsr_plugin.inference.api import load_clsr
     from clsr_plugin.utils.atomic import write_text
-    from clsr_plugin.utils.cost_panel import write_cost_panel
     from clsr_plugin.utils.image_io import write_png
 
     out, start = osp.abspath(args.out), time.time()

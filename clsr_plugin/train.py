@@ -18,6 +18,9 @@ from collections.abc import Sequence
 import clsr_plugin  # noqa: F401  (registers the plugin, applies the compatibility layer)
 from clsr_plugin import basicsr_cli
 
+# clsr-train and clsr-test are the same thin module by design (BasicSR has two entry points,
+# basicsr/train.py and basicsr/test.py); everything they share is in basicsr_cli
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``clsr-train``."""

@@ -136,3 +136,44 @@ def test_the_checker_sees_circles_and_upward_imports(tmp_path):
 def test_every_module_has_a_layer():
     for name in modules():
         layer(name)
+
+
+#: the registered method names (spelled here, in a test, to check that the package spells them
+#: only in ``clsr_plugin/evaluation/``)
+METHOD_NAMES = ("pre_nopad", "pre_pad", "post", "clsr")
+
+
+def method_literals(path: Path, root: Path = ROOT) -> list[str]:
+    """``path:line: 'text'`` for each string literal (docstrings aside) that is a method name,
+    a metric key of one (``clsr/psnr_img``) or a paired-difference key (``clsr - post``)."""
+    tree = ast.parse(path.read_text())
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    hits = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+            continue
+        text = node.value
+        words = {text, text.split("/")[0], *text.split(" - ")}
+        if id(node) not in docs and words & set(METHOD_NAMES):
+            hits.append(f"{path.relative_to(root)}:{node.lineno}: {text!r}")
+    return hits
+
+
+def test_method_names_only_in_evaluation():
+    outside = [p for p in sorted(PACKAGE.rglob("*.py")) if "evaluation" not in p.parts]
+    assert [hit for p in outside for hit in method_literals(p)] == []
+
+
+def test_the_method_name_check_can_fail(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text('"""clsr in a docstring is prose."""\nA = "post"\nB = "clsr/psnr_img"\n'
+                   'C = "clsr - pre_pad"\nD = "postage"\n')  # fmt: skip
+    hits = [h.split(": ", 1)[1] for h in method_literals(src, tmp_path)]
+    assert hits == ["'post'", "'clsr/psnr_img'", "'clsr - pre_pad'"]

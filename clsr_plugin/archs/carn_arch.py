@@ -171,6 +171,8 @@ class CARN(_CARNBase):
         rgb_mean: mean subtracted from the input and added to the output.
     """
 
+    # the constructors of CARN and CARN_M spell their keyword arguments out: they are the YAML
+    # keys of ``network_g`` (BasicSR builds ``type(**opt)``), so each documents its own
     def __init__(
         self,
         num_in_ch: int = 3,

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from torch import nn
 
-from clsr_plugin.utils.checkpoint import extract_state_dict, load_checkpoint
+from clsr_plugin.utils.checkpoint import extract_state_dict, listed_problems, load_checkpoint
 
 #: Buffers derived from the configuration, not learnt. SwinIR stores its shifted-window mask for
 #: ``img_size``; a checkpoint trained at another ``img_size`` has another shape, and the model's
@@ -53,15 +53,9 @@ def load_backbone_weights(
         for k in own
         if k in state and state[k].shape != own[k].shape and not k.endswith(DERIVED_BUFFERS)
     ]
-    problems = [
-        f"{label} ({len(keys)}): {keys[:20]}{' ...' if len(keys) > 20 else ''}"
-        for label, keys in (
-            ("missing in checkpoint", missing),
-            ("unexpected in checkpoint", unexpected),
-            ("shape mismatch", shapes),
-        )
-        if keys
-    ]
+    groups = [("missing in checkpoint", missing), ("unexpected in checkpoint", unexpected),
+              ("shape mismatch", shapes)]  # fmt: skip
+    problems = listed_problems(groups, 20, counts=True)
     if problems:
         message = f"Backbone weights from {source} do not match {type(model.base).__name__}: "
         if strict:

@@ -59,6 +59,14 @@ class Method:
 
 METHODS: dict[str, Method] = {}
 
+#: the names of the registered methods: consumers import these (and loop over :data:`METHODS`)
+#: instead of spelling them
+PRE_NOPAD, PRE_PAD, POST, CLSR = "pre_nopad", "pre_pad", "post", "clsr"
+#: what an untrained CLSR computes exactly (every fusion starts at zero): the padded pre-crop
+UNTRAINED_EQUIVALENT = PRE_PAD
+#: the method columns of every comparison sheet (after bicubic), in order
+SHEET_METHODS = (PRE_PAD, POST, CLSR)
+
 
 def register_method(method: Method) -> Method:
     """Add ``method`` to :data:`METHODS` (names are unique)."""
@@ -95,10 +103,10 @@ def _clsr(net, lq, rois, roi_batch, share_windows):
     return decode_rois(net, net.encode_context(lq), rois, roi_batch, share_windows)
 
 
-register_method(Method("pre_nopad", "Pre-cropping (no pad)", "pre (no pad)", _base_only(0),
+register_method(Method(PRE_NOPAD, "Pre-cropping (no pad)", "pre (no pad)", _base_only(0),
                        roi_work="pre_nopad"))  # fmt: skip
-register_method(Method("pre_pad", "Pre-cropping (model pad)", "pre", _base_only(None),
+register_method(Method(PRE_PAD, "Pre-cropping (model pad)", "pre", _base_only(None),
                        roi_work="pre_pad"))  # fmt: skip
-register_method(Method("post", "Post-cropping", "post", _post, image_work="post"))
-register_method(Method("clsr", "CLSR", "CLSR", _clsr, roi_work="clsr_decode",
+register_method(Method(POST, "Post-cropping", "post", _post, image_work="post"))
+register_method(Method(CLSR, "CLSR", "CLSR", _clsr, roi_work="clsr_decode",
                        image_work="clsr_context"))  # fmt: skip

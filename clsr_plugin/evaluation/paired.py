@@ -22,6 +22,17 @@ N_BOOT = 10000
 DEFAULT_PAIRS = (("clsr", "post"), ("clsr", "pre_pad"), ("pre_pad", "post"))
 
 
+def pair_key(a: str, b: str) -> str:
+    """The key of the difference ``a - b`` in :func:`paired_table` (and every JSON)."""
+    return f"{a} - {b}"
+
+
+def split_pair(key: str) -> tuple[str, str]:
+    """``(a, b)`` of a :func:`pair_key`."""
+    a, b = key.split(" - ")
+    return a, b
+
+
 @dataclass(frozen=True)
 class PairedDifference:
     """Mean of ``a - b`` over ``n`` paired items, its bootstrap CI ``[low, high]`` at
@@ -116,7 +127,7 @@ def paired_table(
     """``{"<a> - <b>": PairedDifference.as_dict()}`` for each pair whose two methods are in
     ``values`` (method -> paired values); other pairs are left out."""
     return {
-        f"{m} - {ref}": paired_difference(values[m], values[ref], **kwargs).as_dict()
+        pair_key(m, ref): paired_difference(values[m], values[ref], **kwargs).as_dict()
         for m, ref in pairs
         if m in values and ref in values and m != ref
     }

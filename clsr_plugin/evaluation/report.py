@@ -9,6 +9,7 @@ from typing import Any
 
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING
 from clsr_plugin.evaluation.methods import METHODS
+from clsr_plugin.evaluation.paired import split_pair
 
 #: rows of methods that are not registry entries (ways of running one)
 EXTRA_LABELS = {"clsr_infer": "CLSR, clsr-infer defaults (context window, PIM tiles)"}
@@ -53,7 +54,7 @@ def paired_lines(res: dict, report: dict) -> list[str]:
              f"| pair | per image: mean [{level:.0%} CI] | gain/lose | "
              f"per ROI: mean [{level:.0%} CI] | gain/lose |", "|---|---|---|---|---|"]  # fmt: skip
     for pair in pairs:
-        a, b = pair.split(" - ")
+        a, b = split_pair(pair)
         cells = [*_paired_cells(image.get(pair)), *_paired_cells(roi.get(pair))]
         lines.append(
             f"| {method_label(a, report)} - {method_label(b, report)} | {' | '.join(cells)} |"
@@ -151,8 +152,8 @@ def to_markdown(report: dict) -> str:
 
 def write_report(report: dict, out: str) -> str:
     """Write ``out/bench.json``, ``out/bench.md`` and ``out/bench.png``; returns the Markdown."""
+    from clsr_plugin.evaluation.tradeoff_plot import write_tradeoff_plot
     from clsr_plugin.utils.atomic import write_text
-    from clsr_plugin.utils.tradeoff_plot import write_tradeoff_plot
 
     os.makedirs(out, exist_ok=True)
     write_text(os.path.join(out, "bench.json"), json.dumps(report, indent=1))

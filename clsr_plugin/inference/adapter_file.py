@@ -37,6 +37,7 @@ from torch.overrides import TorchFunctionMode
 
 from clsr_plugin.archs.build import build_clsr
 from clsr_plugin.utils.atomic import atomic_path
+from clsr_plugin.utils.checkpoint import listed_problems
 
 FORMAT = "clsr-adapter"
 FORMAT_VERSION = "1"
@@ -227,15 +228,8 @@ def state_mismatch(expected: Mapping[str, torch.Tensor], state: Mapping[str, tor
         if state[k].dtype != expected[k].dtype
         and not (state[k].is_floating_point() and expected[k].is_floating_point())
     ]
-    parts = [
-        f"{label} {items[:4]}{' ...' if len(items) > 4 else ''}"
-        for label, items in (
-            ("missing", missing),
-            ("unexpected", unexpected),
-            ("other shapes", shapes),
-        )
-        if items
-    ]
+    parts = listed_problems([("missing", missing), ("unexpected", unexpected),
+                             ("other shapes", shapes)], 4)  # fmt: skip
     if dtypes:
         parts.append("; ".join(dtypes[:4]) + (" ..." if len(dtypes) > 4 else ""))
     return ", ".join(parts)

@@ -129,7 +129,7 @@ def load_weights(
     ``clsr_plugin.archs.load_backbone_weights``.
 
     Returns:
-        ``'clsr'`` or ``'backbone'``: what was loaded.
+        ``'CLSR'`` (a whole CLSR checkpoint) or ``'backbone'``: what was loaded.
 
     Raises:
         FileNotFoundError, ValueError; CheckpointError (a RuntimeError: an unreadable file,
@@ -156,7 +156,7 @@ def load_weights(
                 f"{source} does not match the CLSR options: missing keys {list(missing)[:8]}, "
                 f"unexpected keys {list(unexpected)[:8]}"
             )
-        return "clsr"
+        return "CLSR"
     from clsr_plugin.archs import load_backbone_weights
 
     load_backbone_weights(model, state, strict=True)

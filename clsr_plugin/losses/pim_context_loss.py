@@ -26,6 +26,8 @@ class PIMContextLoss(nn.Module):
         reduction: ``mean`` | ``sum`` of the absolute errors.
     """
 
+    # the schedule's keyword arguments again, not ``**kwargs``: they are the YAML keys of
+    # ``train.context_opt`` (BasicSR builds ``type(**opt)``), checked by name
     def __init__(
         self,
         start: float = 0.5,

@@ -20,7 +20,12 @@ from clsr_plugin.archs import load_backbone_weights
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
 from clsr_plugin.data.bicubic_lr import bicubic_up
 from clsr_plugin.evaluation.engine import restore_rois
-from clsr_plugin.evaluation.methods import METHODS
+from clsr_plugin.evaluation.methods import (
+    CLSR,
+    METHODS,
+    SHEET_METHODS,
+    UNTRAINED_EQUIVALENT,
+)
 from clsr_plugin.evaluation.paired import PairedDifference, paired_table
 from clsr_plugin.evaluation.roi_cost import AMORTISED, RoiCostCounter, cost_methods
 from clsr_plugin.evaluation.roi_crops import crop_rois
@@ -46,14 +51,14 @@ def val_methods(baselines: object) -> tuple[str, ...]:
         ValueError: a name that is not a registered method, or another type (one line).
     """
     if isinstance(baselines, bool) or baselines is None:
-        return tuple(METHODS) if baselines else ("clsr",)
+        return tuple(METHODS) if baselines else (CLSR,)
     names = [baselines] if isinstance(baselines, str) else baselines
     if not isinstance(names, (list, tuple)) or not all(n in METHODS for n in names):
         raise ValueError(
             f"val.baselines must be true, false or a list of {', '.join(METHODS)}; got "
             f"{baselines!r}."
         )
-    return tuple(m for m in METHODS if m in names or m == "clsr")
+    return tuple(m for m in METHODS if m in names or m == CLSR)
 
 
 def lr_groups(net: torch.nn.Module, multipliers: object, lr: float) -> list[dict]:
@@ -361,7 +366,7 @@ class LocalSRModel(SRModel):
         self,
         lq: torch.Tensor,
         rois: torch.Tensor,
-        methods: tuple[str, ...] = ("clsr",),
+        methods: tuple[str, ...] = (CLSR,),
         roi_batch: int = 64,
         net: torch.nn.Module | None = None,
     ) -> dict[str, list[torch.Tensor]]:
@@ -379,7 +384,7 @@ class LocalSRModel(SRModel):
         net.eval()
         with torch.no_grad():
             if getattr(self, "rois", None) is not None and self.lq.shape[0] == 1:
-                outs = self.restore_rois(self.lq, self.rois, net=net)["clsr"]
+                outs = self.restore_rois(self.lq, self.rois, net=net)[CLSR]
                 if len({tuple(o.shape) for o in outs}) != 1:
                     raise ValueError("test() needs ROIs of one size; use restore_rois() instead.")
                 self.output = torch.stack(outs)
@@ -413,11 +418,11 @@ class LocalSRModel(SRModel):
             # exactly pre_pad: reported under that name, not as CLSR (a CLSR built without
             # either branch, e.g. pim: false, gcm: false, is the backbone alone by design)
             get_root_logger().warning(f"Validation {dataset_name}: {UNTRAINED_WARNING}.")
-        cost_rows = cost_methods() if baselines else ("clsr", AMORTISED)
+        cost_rows = cost_methods() if baselines else (CLSR, AMORTISED)
         if untrained:
-            methods = tuple(m for m in methods if m != "clsr") or ("pre_pad",)
-            cost_rows = tuple(m for m in cost_rows if not m.startswith("clsr"))
-            cost_rows = cost_rows or ("pre_pad",)
+            methods = tuple(m for m in methods if m != CLSR) or (UNTRAINED_EQUIVALENT,)
+            cost_rows = tuple(m for m in cost_rows if m not in (CLSR, AMORTISED))
+            cost_rows = cost_rows or (UNTRAINED_EQUIVALENT,)
         accs = {m: RoiMetricAccumulator(cap, self.val_metrics) for m in methods}
         costs = {m: [] for m in cost_rows} if count_costs else {}
         have_gt = False
@@ -576,7 +581,7 @@ class LocalSRModel(SRModel):
             for pair, d in table.items():
                 diff = PairedDifference.from_dict(d).format(items=f"{unit}s", nd=4)
                 lines.append(f"\t {pair} (PSNR per {unit}): {diff}")
-        for name in ("clsr/psnr_roi", "clsr/psnr_img"):
+        for name in (f"{CLSR}/psnr_roi", f"{CLSR}/psnr_img"):
             if name in best:
                 lines.append(f"\t Best {name}: {best[name]['val']:.4f} @ {best[name]['iter']} iter")
         get_root_logger().info("\n".join(lines))
@@ -594,7 +599,7 @@ class LocalSRModel(SRModel):
         boxes = rois.tolist()
         picks = textured_rois(lq_img, boxes, n_show)
         bicubic = bicubic_up(lq, self.scale)
-        columns = ["bicubic"] + [m for m in ("pre_pad", "post", "clsr") if m in srs]
+        columns = ["bicubic"] + [m for m in SHEET_METHODS if m in srs]
         columns += ["gt"] if gts is not None else []
         rows, psnrs = [], []
         for i in picks:

@@ -14,7 +14,7 @@ import os.path as osp
 import pickle
 import re
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 
@@ -232,3 +232,16 @@ def atomic_torch_save(obj, path: str) -> None:
         errno = getattr(err, "errno", None)
         message = f"Cannot write {path}: {reason}"
         raise (OSError(errno, message) if errno else OSError(message)) from None
+
+
+def listed_problems(
+    groups: Sequence[tuple[str, Sequence[str]]], limit: int, counts: bool = False
+) -> list[str]:
+    """One line per non-empty ``(label, items)`` group of a key / shape mismatch report:
+    ``label [first limit items] ...``, or with ``counts`` ``label (n): [...] ...``."""
+    lines = []
+    for label, items in groups:
+        if items:
+            head = f"{label} ({len(items)}):" if counts else label
+            lines.append(f"{head} {list(items)[:limit]}{' ...' if len(items) > limit else ''}")
+    return lines

@@ -4,7 +4,7 @@ import builtins
 
 import pytest
 
-from clsr_plugin.utils import tradeoff_plot
+from clsr_plugin.evaluation import tradeoff_plot
 
 REPORT = dict(
     config=dict(scale=4, roi_pad=4),
