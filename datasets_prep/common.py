@@ -20,8 +20,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from clsr_plugin.utils import image_checks
-from clsr_plugin.utils import image_io
+from clsr_plugin.utils import cli, image_checks, image_io
 from clsr_plugin.utils.atomic import write_text
 
 MARKER = ".datasets_prep.json"
@@ -191,12 +190,9 @@ def add_workers_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(body: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run a tool's body; a :class:`PrepError` becomes one ``error:`` line and exit code 2."""
-    try:
-        return body(args)
-    except PrepError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    """Run a tool's body; a :class:`PrepError` becomes one ``error:`` line and exit code 2
+    (:func:`clsr_plugin.utils.cli.run_cli`, the message as raised)."""
+    return cli.run_cli(None, lambda: body(args), bad_input=(PrepError,), failures=(), message=str)
 
 
 def check_scale(scale: int) -> int:

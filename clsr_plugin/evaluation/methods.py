@@ -16,16 +16,16 @@ sheet, the demo and the adapter driver read it; a new method (a GCM variant, a c
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
 
-from clsr_plugin.inference.restore import batched, by_size, decode_rois  # noqa: F401  (by_size re-exported)
-
-#: ``restore(net, lq (1, 3, H, W), rois (n, 4), roi_batch, share_windows) -> [(3, sh, sw)] * n``
-Restore = Callable[[nn.Module, Tensor, Tensor, int, bool], list[Tensor]]
+from clsr_plugin.inference.restore import (  # noqa: F401  (by_size, Restore re-exported)
+    Restore,
+    batched,
+    by_size,
+    decode_rois,
+)
 
 
 @dataclass(frozen=True)

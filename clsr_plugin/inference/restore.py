@@ -17,6 +17,10 @@ from torch import Tensor
 
 from clsr_plugin.inference.rois import shared_windows
 
+#: a way of restoring ROIs (the registry's methods, clsr-infer's pre-cropping baseline):
+#: ``restore(net, lq (1, 3, H, W), rois (n, 4), roi_batch, share_windows) -> [(3, sh, sw)] * n``
+Restore = Callable[[torch.nn.Module, Tensor, Tensor, int, bool], Sequence[Tensor]]
+
 
 def by_size(rois: Tensor, roi_batch: int) -> list[list[int]]:
     """Indices of ``rois`` in batches of at most ``roi_batch`` ROIs of one size."""
