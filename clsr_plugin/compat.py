@@ -94,12 +94,15 @@ def _wrap_parse_options(original):
         import yaml
 
         from clsr_plugin.option_checks import validate_options
+        from clsr_plugin.utils.cli import run_cli
         from clsr_plugin.utils.options import OptionsError
 
         caller = sys._getframe(1).f_globals
         if _is_basicsr_load_resume_state(caller.get("load_resume_state")):
             caller["load_resume_state"] = load_resume_state
-        try:
+        parsed = []
+
+        def parse() -> None:
             try:
                 opt, args = original(root_path, is_train)
             except yaml.MarkedYAMLError as err:
@@ -110,11 +113,13 @@ def _wrap_parse_options(original):
                 key = err.args[0] if err.args else err
                 raise OptionsError(f"options: the required key {key!r} is missing") from None
             validate_options(opt)
-        except OptionsError as err:
-            prog = "clsr-train" if is_train else "clsr-test"
-            print(f"{prog}: error: {err}", file=sys.stderr)
-            raise SystemExit(2) from None
-        return opt, args
+            parsed.append((opt, args))
+
+        prog = "clsr-train" if is_train else "clsr-test"
+        code = run_cli(prog, parse, bad_input=(OptionsError,), failures=(), message=str)
+        if code:
+            raise SystemExit(code)
+        return parsed[0]
 
     return parse_options
 

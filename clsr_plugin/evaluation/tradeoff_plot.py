@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from clsr_plugin.utils.atomic import atomic_path
 
 MARKERS = {"pre_nopad": "v", "pre_pad": "s", "post": "D", "clsr": "*"}
 
@@ -53,12 +56,19 @@ def tradeoff_figure(report: dict, label: Callable[[str], str] = str) -> Any:
 
 
 def write_tradeoff_plot(report: dict, path: str, label: Callable[[str], str] = str) -> bool:
-    """Write :func:`tradeoff_figure` as a PNG; without matplotlib print one warning line to
-    stderr and return False."""
+    """Write :func:`tradeoff_figure` as a PNG (atomically; the format of ``path``'s extension,
+    as ``savefig`` picks it); without matplotlib print one warning line to stderr and return
+    False."""
     try:
         fig = tradeoff_figure(report, label)
     except ImportError:
         print("clsr-bench: warning: matplotlib is not installed; no plot written", file=sys.stderr)
         return False
-    fig.savefig(path)
+    path = os.fspath(path)
+    fmt = os.path.splitext(path)[1][1:]
+    if not fmt:  # as savefig does: the default format, appended to the name
+        fmt = fig.canvas.get_default_filetype()
+        path = f"{path.rstrip('.')}.{fmt}"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt.lower())
     return True

@@ -18,7 +18,6 @@ import json
 import time
 
 import torch
-import yaml
 
 
 def batches(dataset, n_batches: int, batch: int, seed: int) -> list[dict]:
@@ -48,9 +47,9 @@ def main() -> None:
     import clsr_plugin  # noqa: F401
     from clsr_plugin.evaluation.roi_crops import crop_rois
     from clsr_plugin.models.localsr_model import LocalSRModel
+    from clsr_plugin.utils.options import load_yaml
 
-    with open(args.opt) as f:
-        opt = yaml.safe_load(f)
+    opt = load_yaml(args.opt)
     opt.update(is_train=True, dist=False, rank=0, world_size=1)
     opt["train"]["ema_decay"] = 0
     dopt = dict(opt["datasets"]["train"], phase="train", scale=opt["scale"])

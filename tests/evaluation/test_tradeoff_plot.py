@@ -49,3 +49,18 @@ def test_without_matplotlib_one_warning_and_no_file(tmp_path, monkeypatch, capsy
     assert not path.exists()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "matplotlib" in err
+
+
+def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    def half_then_crash(self, fname, **kwargs):
+        with open(fname, "wb") as f:
+            f.write(b"\x89PNG half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", half_then_crash)
+    with pytest.raises(OSError, match="disk full"):
+        tradeoff_plot.write_tradeoff_plot(REPORT, str(tmp_path / "bench.png"))
+    assert list(tmp_path.iterdir()) == []
