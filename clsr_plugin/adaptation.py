@@ -32,7 +32,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from clsr_plugin.evaluation.methods import CLSR, UNTRAINED_EQUIVALENT
+from clsr_plugin.evaluation.methods import CLSR_METHOD, UNTRAINED_EQUIVALENT
 from clsr_plugin.evaluation.paired import pair_key
 from clsr_plugin.utils.atomic import write_bytes, write_text
 
@@ -292,7 +292,7 @@ def gain_over_untrained(entry: dict):
     start at zero), i.e. the adapter at iteration 0."""
     from clsr_plugin.evaluation.paired import PairedDifference
 
-    d = entry.get("paired", {}).get("roi", {}).get(pair_key(CLSR, UNTRAINED_EQUIVALENT))
+    d = entry.get("paired", {}).get("roi", {}).get(pair_key(CLSR_METHOD, UNTRAINED_EQUIVALENT))
     return None if d is None else PairedDifference.from_dict(d)
 
 
@@ -311,15 +311,15 @@ def best_checkpoint(history: list[dict]) -> dict:
     """
     better = [h for h in history if (g := gain_over_untrained(h)) is not None and g.low > 0]
     if better:
-        return max(better, key=lambda h: (h[f"{CLSR}/psnr_img"], -h["iter"]))
+        return max(better, key=lambda h: (h[f"{CLSR_METHOD}/psnr_img"], -h["iter"]))
     # still untrained at a validation (e.g. --lr 0): reported as pre_pad alone
     untrained = [h for h in history if f"{UNTRAINED_EQUIVALENT}/psnr_img" in h]
     if not untrained:
         raise RuntimeError("no validation of the CLSR was recorded (training too short?).")
     first = untrained[0]
     base = UNTRAINED_EQUIVALENT
-    return {"iter": 0, "untrained": True, f"{CLSR}/psnr_img": first[f"{base}/psnr_img"],
-            f"{CLSR}/psnr_roi": first.get(f"{base}/psnr_roi")}  # fmt: skip
+    return {"iter": 0, "untrained": True, f"{CLSR_METHOD}/psnr_img": first[f"{base}/psnr_img"],
+            f"{CLSR_METHOD}/psnr_roi": first.get(f"{base}/psnr_roi")}  # fmt: skip
 
 
 def curve(history: list[dict]) -> list[dict]:
@@ -327,10 +327,10 @@ def curve(history: list[dict]) -> list[dict]:
     pooled PSNR per image and its gain over the untrained adapter per ROI (mean, CI)."""
     rows = []
     for h in history:
-        if f"{CLSR}/psnr_img" not in h:
+        if f"{CLSR_METHOD}/psnr_img" not in h:
             continue
         g = gain_over_untrained(h)
-        rows.append(dict(iter=h["iter"], psnr_img=h[f"{CLSR}/psnr_img"],
+        rows.append(dict(iter=h["iter"], psnr_img=h[f"{CLSR_METHOD}/psnr_img"],
                          gain=None if g is None else g.as_dict()))  # fmt: skip
     return rows
 
@@ -469,8 +469,9 @@ def adapt(s: AdaptSettings) -> dict:
         with open(src, "rb") as f:
             write_bytes(adapter, f.read())
         gain = gain_over_untrained(best)
+        psnr = best[f"{CLSR_METHOD}/psnr_img"]
         print(f"[adapt] best checkpoint on the validation split: iteration {best['iter']} "
-              f"({best[f'{CLSR}/psnr_img']:.3f} dB per image; vs the untrained adapter per ROI "
+              f"({psnr:.3f} dB per image; vs the untrained adapter per ROI "
               f"{gain.format(items='ROIs')})", flush=True)  # fmt: skip
     test_yml = _write_yaml(_test_options(opt, adapter), osp.join(out, "options", "report.yml"))
     print("[adapt] testing the kept adapter against pre/post-cropping", flush=True)

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import torch
 
 from clsr_plugin.archs.clsr_arch import UNTRAINED_WARNING, context_untrained
-from clsr_plugin.evaluation.methods import CLSR, PRE_NOPAD, UNTRAINED_EQUIVALENT, get_method
+from clsr_plugin.evaluation.methods import CLSR_METHOD, PRE_NOPAD, UNTRAINED_EQUIVALENT, get_method
 from clsr_plugin.inference.api import DEFAULT_CONTEXT_WINDOW, DEFAULT_PIM_TILE, load_clsr
 from clsr_plugin.inference.jobs import Job, check_gt, gt_path, plan_jobs
 from clsr_plugin.inference.out_layout import (
@@ -168,7 +168,7 @@ def _roi_run(model: torch.nn.Module, args: argparse.Namespace) -> RoiRun:
     """How every image runs: an untrained context makes the output padded pre-cropping."""
     untrained = context_untrained(model)
     return RoiRun(precrop=get_method(PRE_NOPAD).restore,
-                  method=UNTRAINED_EQUIVALENT if untrained else CLSR,
+                  method=UNTRAINED_EQUIVALENT if untrained else CLSR_METHOD,
                   label="pre-crop (padded)" if untrained else "CLSR",
                   context_window=args.context_window, pim_tile=args.pim_tile,
                   sheet=not args.no_sheet)  # fmt: skip

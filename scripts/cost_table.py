@@ -18,7 +18,7 @@ import json
 
 from clsr_plugin.archs.clsr_arch import CLSR
 from clsr_plugin.evaluation.macs import clsr_macs, gflops
-from clsr_plugin.evaluation.methods import get_method
+from clsr_plugin.evaluation.methods import CLSR_METHOD, PRE_PAD, get_method
 
 BACKBONE = dict(type="MSRResNet", num_in_ch=3, num_out_ch=3, num_feat=64, num_block=16, upscale=4)
 
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                    pim=dict(channel_ratio=ratio)).eval()  # fmt: skip
         f = clsr_macs(net, (h, w), (args.roi, args.roi))
         row = dict(lr_h=h, lr_w=w, roi_pad=pad, num_patches=k, pim_ratio=ratio,
-                   pre_pad=gflops(f["pre_pad"]), clsr=gflops(get_method("clsr").macs_per_roi(f)),
+                   pre_pad=gflops(get_method(PRE_PAD).macs_per_roi(f)),
+                   clsr=gflops(get_method(CLSR_METHOD).macs_per_roi(f)),
                    base=gflops(f["clsr_decode_base"]), gcm_decode=gflops(f["clsr_decode_gcm"]),
                    g=gflops(f["clsr_context_gcm"]), pim=gflops(f["clsr_context_pim"]))  # fmt: skip
         rows.append(row)

@@ -61,11 +61,11 @@ METHODS: dict[str, Method] = {}
 
 #: the names of the registered methods: consumers import these (and loop over :data:`METHODS`)
 #: instead of spelling them
-PRE_NOPAD, PRE_PAD, POST, CLSR = "pre_nopad", "pre_pad", "post", "clsr"
+PRE_NOPAD, PRE_PAD, POST, CLSR_METHOD = "pre_nopad", "pre_pad", "post", "clsr"
 #: what an untrained CLSR computes exactly (every fusion starts at zero): the padded pre-crop
 UNTRAINED_EQUIVALENT = PRE_PAD
 #: the method columns of every comparison sheet (after bicubic), in order
-SHEET_METHODS = (PRE_PAD, POST, CLSR)
+SHEET_METHODS = (PRE_PAD, POST, CLSR_METHOD)
 
 
 def register_method(method: Method) -> Method:
@@ -108,5 +108,5 @@ register_method(Method(PRE_NOPAD, "Pre-cropping (no pad)", "pre (no pad)", _base
 register_method(Method(PRE_PAD, "Pre-cropping (model pad)", "pre", _base_only(None),
                        roi_work="pre_pad"))  # fmt: skip
 register_method(Method(POST, "Post-cropping", "post", _post, image_work="post"))
-register_method(Method(CLSR, "CLSR", "CLSR", _clsr, roi_work="clsr_decode",
+register_method(Method(CLSR_METHOD, "CLSR", "CLSR", _clsr, roi_work="clsr_decode",
                        image_work="clsr_context"))  # fmt: skip

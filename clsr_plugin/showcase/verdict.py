@@ -3,7 +3,7 @@ did clsr-adapt's learning curve go."""
 
 from __future__ import annotations
 
-from clsr_plugin.evaluation.methods import CLSR, POST, PRE_PAD
+from clsr_plugin.evaluation.methods import CLSR_METHOD, POST, PRE_PAD
 from clsr_plugin.evaluation.paired import pair_key
 
 
@@ -11,7 +11,7 @@ def verdict(report: dict, kept_untrained: bool = False) -> str:
     """What the held-out numbers say, in words: does the CLSR beat post-cropping?
     ``kept_untrained``: clsr-adapt kept the untrained adapter (its output is pre_pad's)."""
     res = report["results"][0]
-    d = res["paired"]["roi"].get(pair_key(CLSR, POST))
+    d = res["paired"]["roi"].get(pair_key(CLSR_METHOD, POST))
     m = res["methods"]
     share = m[PRE_PAD]["gflops_per_roi"] / m[POST]["gflops_per_roi"]
     same = abs(m[PRE_PAD]["psnr_roi_mean"] - m[POST]["psnr_roi_mean"])
