@@ -114,6 +114,10 @@ RUNS: dict[str, Run] = {
                baselines=True),
 }  # fmt: skip
 
+#: each recipe row -> its no-context control at equal budget (compared seed by seed in the table;
+#: R17 is R16's moving baseline: the backbone fine-tuned alone)
+CONTROLS = {"r1": "r2", "r10": "r11", "r12": "r13", "r14": "r15", "r16": "r17"}
+
 #: budget -> training settings shared by every run
 #: (``weights``: which weights are evaluated: ``params``, or ``params_ema``; the EMA decay of
 #: 0.999 still holds 0.999^600 = 55% of the zero initialisation after 600 iterations, so the
@@ -479,7 +483,9 @@ def collect(args) -> dict:
             rows = {k: v for k, v in files.items() if k in RUNS and k != "r1"}  # seed 0 only
             out["breakdown"][ds] = breakdown.breakdown({"r1": files["r1"], **rows}, "r1:post")
             if any(parse_run(k)[1] for k in files):
-                out["seeds"][ds] = seeds.seed_table(files, parse_run)
+                out["seeds"][ds] = seeds.seed_table(
+                    files, parse_run, contrasts=tuple(CONTROLS.items())
+                )
     return out
 
 
