@@ -93,6 +93,14 @@ def write_image_atomic(path: str, img: np.ndarray, compress_level: int = 3) -> N
     _write_image(path, img, compress_level, temp_name(path))
 
 
+def differing_record(marker: str, expected: dict[str, Any]) -> dict[str, Any] | None:
+    """The record in the JSON file ``marker`` (what a step wrote when it ran) if it differs
+    from ``expected``; None if it is the same."""
+    with open(marker) as f:
+        old = json.load(f)
+    return None if old == expected else old
+
+
 def prepare_output_dir(folder: str, params: dict[str, Any]) -> None:
     """Create ``folder`` for a step, or check that an existing one belongs to the same step.
 
@@ -104,9 +112,8 @@ def prepare_output_dir(folder: str, params: dict[str, Any]) -> None:
     marker = osp.join(folder, MARKER)
     if osp.isdir(folder):
         if osp.isfile(marker):
-            with open(marker) as f:
-                old = json.load(f)
-            if old != params:
+            old = differing_record(marker, params)
+            if old is not None:
                 raise PrepError(
                     f"output folder {folder} was made with different settings {old}, "
                     f"this run asks {params}: choose another output folder"
@@ -179,6 +186,37 @@ def default_workers() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+def tool_parser(tool: str, description: str) -> argparse.ArgumentParser:
+    """The (empty) parser of ``python -m datasets_prep.<tool>``."""
+    return argparse.ArgumentParser(prog=f"python -m datasets_prep.{tool}", description=description)
+
+
+def tool_main(
+    build_parser: Callable[[], argparse.ArgumentParser],
+    body: Callable[[argparse.Namespace], int],
+) -> Callable[[list[str] | None], int]:
+    """A tool's entry point ``main(argv=None)``: ``argv`` (default: the command line) parsed
+    by ``build_parser()``, then ``body`` run on the result through :func:`run_cli`."""
+
+    def main(argv: list[str] | None = None) -> int:
+        """Entry point of the tool (``python -m datasets_prep.<tool>``)."""
+        return run_cli(body, build_parser().parse_args(argv))
+
+    return main
+
+
+def add_scale_arg(parser: argparse.ArgumentParser) -> None:
+    """Add the shared ``--scale`` option (default 4; checked by :func:`check_scale`)."""
+    parser.add_argument("--scale", type=int, default=4, help="2, 3, 4 or 8 (default 4)")
+
+
+def add_compress_arg(
+    parser: argparse.ArgumentParser, default: int = 3, text: str = "PNG compression 0-9"
+) -> None:
+    """Add ``--compress-level``, the PNG compression level of the files a tool writes."""
+    parser.add_argument("--compress-level", type=int, default=default, help=text)
+
+
 def add_workers_arg(parser: argparse.ArgumentParser) -> None:
     """Add the shared ``--workers`` option."""
     parser.add_argument(
@@ -187,6 +225,19 @@ def add_workers_arg(parser: argparse.ArgumentParser) -> None:
         default=default_workers(),
         help="worker processes (default: half the CPU cores; 1 = no pool)",
     )
+
+
+def add_writer_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--compress-level`` (default 3) and ``--workers``: the options of a tool that
+    writes images (:func:`writer_kwargs` reads them)."""
+    add_compress_arg(parser)
+    add_workers_arg(parser)
+
+
+def writer_kwargs(args: argparse.Namespace) -> dict[str, int]:
+    """``workers`` and ``compress_level`` as parsed (the options of :func:`add_workers_arg`
+    and :func:`add_compress_arg`)."""
+    return {"workers": args.workers, "compress_level": args.compress_level}
 
 
 def run_cli(body: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

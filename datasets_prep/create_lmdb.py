@@ -34,10 +34,13 @@ from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from datasets_prep.common import (
     TMP_PREFIX,
     PrepError,
+    add_compress_arg,
     check_complete,
+    differing_record,
     image_hw,
     image_names,
-    run_cli,
+    tool_main,
+    tool_parser,
 )
 from datasets_prep.pairs import check_pairs
 
@@ -94,9 +97,8 @@ def lmdb_is_complete(lmdb_path: str, signature: dict) -> bool:
     marker = osp.join(lmdb_path, DONE_MARKER)
     if not osp.isfile(marker):
         raise PrepError(f"{lmdb_path} exists but was not made by datasets_prep: not overwriting it")
-    with open(marker) as f:
-        old = json.load(f)
-    if old != signature:
+    old = differing_record(marker, signature)
+    if old is not None:
         raise PrepError(
             f"{lmdb_path} was made from other images ({old['count']} from {old['source']}); "
             f"this run has {signature['count']} from {signature['source']}: move it away "
@@ -204,11 +206,16 @@ def create_lmdb_pair(
     return gt_lmdb, lq_lmdb
 
 
+def add_read_workers_arg(parser: argparse.ArgumentParser, text: str) -> None:
+    """Add ``--read-workers`` (default 0), ``read_workers`` of :func:`create_lmdb`."""
+    parser.add_argument("--read-workers", type=int, default=0, help=text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
-    p = argparse.ArgumentParser(
-        prog="python -m datasets_prep.create_lmdb",
-        description="Pack image folders into LMDBs for BasicSR (io_backend: lmdb), either one "
+    p = tool_parser(
+        "create_lmdb",
+        "Pack image folders into LMDBs for BasicSR (io_backend: lmdb), either one "
         "folder (--input) or a checked GT/LQ pair (--gt --lq --scale).",
     )
     p.add_argument("--input", help="one folder of images")
@@ -218,14 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, help="scale of the pair (HR size = scale * LR size)")
     p.add_argument("--gt-output", help="LMDB for --gt (default <gt>.lmdb)")
     p.add_argument("--lq-output", help="LMDB for --lq (default <lq>.lmdb)")
-    p.add_argument("--compress-level", type=int, default=1, help="PNG level of stored bytes")
+    add_compress_arg(p, 1, "PNG level of stored bytes")
     p.add_argument("--batch", type=int, default=5000, help="images per LMDB commit")
-    p.add_argument(
-        "--read-workers",
-        type=int,
-        default=0,
-        help="read all images into RAM first with N processes (default 0: stream)",
-    )
+    add_read_workers_arg(p, "read all images into RAM first with N processes (default 0: stream)")
     return p
 
 
@@ -244,9 +246,8 @@ def _main(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m datasets_prep.create_lmdb``."""
-    return run_cli(_main, build_parser().parse_args(argv))
+#: Entry point of ``python -m datasets_prep.create_lmdb``.
+main = tool_main(build_parser, _main)
 
 
 if __name__ == "__main__":

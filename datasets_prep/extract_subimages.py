@@ -24,16 +24,21 @@ from basicsr.data.transforms import mod_crop
 
 from datasets_prep.common import (
     PrepError,
-    add_workers_arg,
+    add_writer_args,
     image_hw,
     image_names,
     load_bgr,
     prepare_output_dir,
     report_notes,
-    run_cli,
     run_parallel,
+    tool_main,
+    tool_parser,
     write_image_atomic,
+    writer_kwargs,
 )
+
+#: BasicSR's DIV2K recipe (HR px): window size, stride and border-flush threshold.
+CROP, STEP, THRESH = 480, 240, 24
 
 
 def crop_starts(length: int, crop: int, step: int, thresh: int) -> list[int]:
@@ -91,9 +96,9 @@ def _sub_job(
 def extract_subimages(
     in_dir: str,
     out_dir: str,
-    crop: int = 480,
-    step: int = 240,
-    thresh: int = 24,
+    crop: int = CROP,
+    step: int = STEP,
+    thresh: int = THRESH,
     mod_scale: int = 1,
     strip_suffix: str = "",
     workers: int = 1,
@@ -167,38 +172,53 @@ def extract_subimages(
     }
 
 
+def add_crop_args(
+    parser: argparse.ArgumentParser, crop_help: str, step_help: str, thresh_help: str
+) -> None:
+    """Add ``--crop``, ``--step`` and ``--thresh``, defaults :data:`CROP`, :data:`STEP` and
+    :data:`THRESH`; each help text has a ``{}`` for its default."""
+    for flag, default, text in (
+        ("--crop", CROP, crop_help),
+        ("--step", STEP, step_help),
+        ("--thresh", THRESH, thresh_help),
+    ):
+        parser.add_argument(flag, type=int, default=default, help=text.format(default))
+
+
+def crop_kwargs(args: argparse.Namespace) -> dict[str, int]:
+    """``crop``, ``step`` and ``thresh`` as parsed (the options of :func:`add_crop_args`)."""
+    return {"crop": args.crop, "step": args.step, "thresh": args.thresh}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
-    p = argparse.ArgumentParser(
-        prog="python -m datasets_prep.extract_subimages",
-        description="Crop images into overlapping sub-images (BasicSR's DIV2K recipe), "
-        "named <stem>_s001.png.",
+    p = tool_parser(
+        "extract_subimages",
+        "Crop images into overlapping sub-images (BasicSR's DIV2K recipe), named <stem>_s001.png.",
     )
     p.add_argument("--input", required=True, help="folder of images")
     p.add_argument("--output", required=True, help="output folder of sub-images")
-    p.add_argument("--crop", type=int, default=480, help="sub-image size (default 480, HR)")
-    p.add_argument("--step", type=int, default=240, help="window stride (default 240)")
-    p.add_argument(
-        "--thresh", type=int, default=24, help="border-flush window threshold (default 24)"
+    add_crop_args(
+        p,
+        "sub-image size (default {}, HR)",
+        "window stride (default {})",
+        "border-flush window threshold (default {})",
     )
     p.add_argument("--mod-scale", type=int, default=1, help="mod-crop images first (default 1)")
     p.add_argument("--strip-suffix", default="", help="strip from stems, e.g. x4 for DIV2K LR")
-    p.add_argument("--compress-level", type=int, default=3, help="PNG compression 0-9")
-    add_workers_arg(p)
+    add_writer_args(p)
     return p
 
 
 def _main(args: argparse.Namespace) -> int:
+    # as generate_lr's _main: each tool maps its own options (shared: crop_kwargs, writer_kwargs)
     c = extract_subimages(
         args.input,
         args.output,
-        crop=args.crop,
-        step=args.step,
-        thresh=args.thresh,
         mod_scale=args.mod_scale,
         strip_suffix=args.strip_suffix,
-        workers=args.workers,
-        compress_level=args.compress_level,
+        **crop_kwargs(args),
+        **writer_kwargs(args),
     )
     print(
         f"{c['subimages']} sub-images from {c['images']} images "
@@ -208,9 +228,8 @@ def _main(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m datasets_prep.extract_subimages``."""
-    return run_cli(_main, build_parser().parse_args(argv))
+#: Entry point of ``python -m datasets_prep.extract_subimages``.
+main = tool_main(build_parser, _main)
 
 
 if __name__ == "__main__":

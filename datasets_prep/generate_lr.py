@@ -19,16 +19,19 @@ from basicsr.data.transforms import mod_crop
 from clsr_plugin.data.bicubic_lr import downscale_uint8
 from datasets_prep.common import (
     PrepError,
-    add_workers_arg,
+    add_scale_arg,
+    add_writer_args,
     check_scale,
     image_names,
     load_bgr,
     prep_errors,
     prepare_output_dir,
     report_notes,
-    run_cli,
     run_parallel,
+    tool_main,
+    tool_parser,
     write_image_atomic,
+    writer_kwargs,
 )
 
 DEFAULT_LR_TMPL = "{}x{scale}"
@@ -130,14 +133,14 @@ def generate_lr(
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
-    p = argparse.ArgumentParser(
-        prog="python -m datasets_prep.generate_lr",
-        description="Mod-crop HR images and make MATLAB-style bicubic LR images "
+    p = tool_parser(
+        "generate_lr",
+        "Mod-crop HR images and make MATLAB-style bicubic LR images "
         "(BasicSR's imresize), e.g. DIV2K_train_HR -> DIV2K_train_LR_bicubic/X4/0001x4.png.",
     )
     p.add_argument("--hr", required=True, help="folder of HR images")
     p.add_argument("--lr-out", help="output folder for LR images")
-    p.add_argument("--scale", type=int, default=4, help="2, 3, 4 or 8 (default 4)")
+    add_scale_arg(p)
     p.add_argument(
         "--lr-tmpl",
         default=DEFAULT_LR_TMPL,
@@ -145,8 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         "'{}' keeps the HR name)",
     )
     p.add_argument("--hr-mod-out", help="also write the mod-cropped HR images to this folder")
-    p.add_argument("--compress-level", type=int, default=3, help="PNG compression 0-9")
-    add_workers_arg(p)
+    add_writer_args(p)
     return p
 
 
@@ -157,16 +159,14 @@ def _main(args: argparse.Namespace) -> int:
         args.scale,
         lr_tmpl=args.lr_tmpl,
         hr_mod_dir=args.hr_mod_out,
-        workers=args.workers,
-        compress_level=args.compress_level,
+        **writer_kwargs(args),
     )
     print(f"LR x{args.scale}: {counts['written']} written, {counts['skipped']} already done")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m datasets_prep.generate_lr``."""
-    return run_cli(_main, build_parser().parse_args(argv))
+#: Entry point of ``python -m datasets_prep.generate_lr``.
+main = tool_main(build_parser, _main)
 
 
 if __name__ == "__main__":

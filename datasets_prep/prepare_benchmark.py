@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os.path as osp
 
-from datasets_prep.common import add_workers_arg, run_cli
+from datasets_prep.common import add_scale_arg, add_workers_arg, tool_main, tool_parser
 from datasets_prep.generate_lr import generate_lr
 
 
@@ -57,14 +57,14 @@ def prepare_benchmark(
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
-    p = argparse.ArgumentParser(
-        prog="python -m datasets_prep.prepare_benchmark",
-        description="Make <out>/<name>/HR (mod-cropped) and <out>/<name>/LR_bicubic/X<s> "
+    p = tool_parser(
+        "prepare_benchmark",
+        "Make <out>/<name>/HR (mod-cropped) and <out>/<name>/LR_bicubic/X<s> "
         "(MATLAB bicubic) from folders of HR benchmark images.",
     )
     p.add_argument("--src", nargs="+", required=True, help="benchmark folders of HR images")
     p.add_argument("--out", required=True, help="output root")
-    p.add_argument("--scale", type=int, default=4, help="2, 3, 4 or 8 (default 4)")
+    add_scale_arg(p)
     p.add_argument("--lr-tmpl", default="{}", help="LR name template (default '{}': HR names)")
     add_workers_arg(p)
     return p
@@ -80,9 +80,8 @@ def _main(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m datasets_prep.prepare_benchmark``."""
-    return run_cli(_main, build_parser().parse_args(argv))
+#: Entry point of ``python -m datasets_prep.prepare_benchmark``.
+main = tool_main(build_parser, _main)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,25 @@ from __future__ import annotations
 import argparse
 import os.path as osp
 
-from datasets_prep.common import PrepError, add_workers_arg, check_scale, run_cli
-from datasets_prep.create_lmdb import create_lmdb
-from datasets_prep.extract_subimages import extract_subimages
+from datasets_prep.common import (
+    PrepError,
+    add_compress_arg,
+    add_scale_arg,
+    add_workers_arg,
+    check_scale,
+    tool_main,
+    tool_parser,
+    writer_kwargs,
+)
+from datasets_prep.create_lmdb import add_read_workers_arg, create_lmdb
+from datasets_prep.extract_subimages import (
+    CROP,
+    STEP,
+    THRESH,
+    add_crop_args,
+    crop_kwargs,
+    extract_subimages,
+)
 from datasets_prep.generate_lr import DEFAULT_LR_TMPL, generate_lr
 from datasets_prep.pairs import check_pairs
 
@@ -32,9 +48,9 @@ def prepare_div2k(
     hr_dir: str,
     out_dir: str,
     scale: int = 4,
-    crop: int = 480,
-    step: int = 240,
-    thresh: int = 24,
+    crop: int = CROP,
+    step: int = STEP,
+    thresh: int = THRESH,
     lr_dir: str | None = None,
     lr_tmpl: str = DEFAULT_LR_TMPL,
     prefix: str = "DIV2K_train",
@@ -128,17 +144,21 @@ def prepare_div2k(
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
-    p = argparse.ArgumentParser(
-        prog="python -m datasets_prep.prepare_div2k",
-        description="DIV2K-style training data: bicubic LR, sub-images and BasicSR LMDBs "
+    # laid out like generate_lr's parser, but its own options and help texts (shared: add_*)
+    p = tool_parser(
+        "prepare_div2k",
+        "DIV2K-style training data: bicubic LR, sub-images and BasicSR LMDBs "
         "from a folder of HR images, resumable.",
     )
     p.add_argument("--hr", required=True, help="folder of HR images (e.g. DIV2K_train_HR)")
     p.add_argument("--out", required=True, help="output root")
-    p.add_argument("--scale", type=int, default=4, help="2, 3, 4 or 8 (default 4)")
-    p.add_argument("--crop", type=int, default=480, help="HR sub-image size (default 480)")
-    p.add_argument("--step", type=int, default=240, help="HR window stride (default 240)")
-    p.add_argument("--thresh", type=int, default=24, help="HR border threshold (default 24)")
+    add_scale_arg(p)
+    add_crop_args(
+        p,
+        "HR sub-image size (default {})",
+        "HR window stride (default {})",
+        "HR border threshold (default {})",
+    )
     p.add_argument("--lr", help="use this existing LR folder instead of generating one")
     p.add_argument(
         "--lr-tmpl",
@@ -148,11 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default="DIV2K_train", help="output name prefix")
     p.add_argument("--save-hr-mod", action="store_true", help="also write mod-cropped HR")
     p.add_argument("--no-lmdb", action="store_true", help="stop after the sub-images")
-    p.add_argument("--compress-level", type=int, default=3, help="PNG level of images")
+    add_compress_arg(p, text="PNG level of images")
     p.add_argument("--lmdb-compress-level", type=int, default=1, help="PNG level in LMDBs")
-    p.add_argument(
-        "--read-workers", type=int, default=0, help="LMDB: read all images into RAM first"
-    )
+    add_read_workers_arg(p, "LMDB: read all images into RAM first")
     add_workers_arg(p)
     return p
 
@@ -162,25 +180,21 @@ def _main(args: argparse.Namespace) -> int:
         args.hr,
         args.out,
         scale=args.scale,
-        crop=args.crop,
-        step=args.step,
-        thresh=args.thresh,
         lr_dir=args.lr,
         lr_tmpl=args.lr_tmpl,
         prefix=args.prefix,
         save_hr_mod=args.save_hr_mod,
         make_lmdb=not args.no_lmdb,
-        workers=args.workers,
-        compress_level=args.compress_level,
         lmdb_compress_level=args.lmdb_compress_level,
         read_workers=args.read_workers,
+        **crop_kwargs(args),
+        **writer_kwargs(args),
     )
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m datasets_prep.prepare_div2k``."""
-    return run_cli(_main, build_parser().parse_args(argv))
+#: Entry point of ``python -m datasets_prep.prepare_div2k``.
+main = tool_main(build_parser, _main)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from _localsr_data import localsr_model_opt, tiny_clsr_net, tiny_train_set
 from _synthetic import write_synthetic_pairs
 
 
@@ -111,50 +112,23 @@ def localsr_train_options(root: Path, **path_opt) -> dict:
     """Options of a tiny valid CLSR training job on 2 generated pairs (HR 64, ROI 8 in 16)."""
     hr, lr = write_synthetic_pairs(str(root / "data"), num_images=2, hr_size=(64, 64))
     backbone = {"type": "MSRResNet", "num_feat": 8, "num_block": 1, "upscale": 4}
-    dataset = {
-        "type": "LocalSRPairedDataset",
-        "dataroot_gt": hr,
-        "dataroot_lq": lr,
-        "io_backend": {"type": "disk"},
-    }
-    return {
-        "name": "hostile",
-        "model_type": "LocalSRModel",
-        "scale": 4,
-        "num_gpu": 0,
-        "manual_seed": 0,
-        "datasets": {
-            "train": dict(
-                dataset,
-                name="synth",
-                lq_size=16,
-                roi_size=8,
-                use_hflip=False,
-                use_rot=False,
-                num_worker_per_gpu=0,
-                batch_size_per_gpu=1,
-                dataset_enlarge_ratio=1,
-                prefetch_mode=None,
-            ),  # fmt: skip
-        },
-        "network_g": {
-            "type": "CLSR",
-            "backbone": backbone,
-            "roi_pad": 4,
-            "gcm": {"num_patches": 16},
-        },  # fmt: skip
-        "path": {
+    return localsr_model_opt(
+        "hostile",
+        manual_seed=0,
+        datasets={"train": tiny_train_set(hr, lr)},
+        network_g=tiny_clsr_net(backbone),
+        path={
             "pretrain_network_g": None,
             "strict_load_g": True,
             "resume_state": None,
             **path_opt,
-        },  # fmt: skip
-        "train": {
+        },
+        train={
             "optim_g": {"type": "Adam", "lr": 1e-3},
             "scheduler": {"type": "MultiStepLR", "milestones": [100], "gamma": 0.5},
             "total_iter": 1,
             "warmup_iter": -1,
             "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0},
         },
-        "logger": {"print_freq": 1, "save_checkpoint_freq": 100, "use_tb_logger": False},
-    }
+        logger={"print_freq": 1, "save_checkpoint_freq": 100, "use_tb_logger": False},
+    )

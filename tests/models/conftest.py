@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import torch
-from _localsr_data import localsr_dataset_opt
+from _localsr_data import localsr_dataset_opt, localsr_model_opt, pim_context_opt, tiny_clsr_net
 from _synthetic import write_synthetic_pairs
 
 TINY_BACKBONE = dict(
@@ -24,21 +24,13 @@ def make_opt(tmp_path):
     """Options of a tiny LocalSRModel as ``build_model`` receives them (already parsed)."""
 
     def make(is_train=True, **overrides):
-        opt = dict(
-            name="unit",
-            model_type="LocalSRModel",
-            scale=4,
-            num_gpu=0,
+        opt = localsr_model_opt(
+            "unit",
             is_train=is_train,
             dist=False,
             rank=0,
             world_size=1,
-            network_g=dict(
-                type="CLSR",
-                backbone=copy.deepcopy(TINY_BACKBONE),
-                roi_pad=4,
-                gcm=dict(num_patches=16),
-            ),
+            network_g=tiny_clsr_net(copy.deepcopy(TINY_BACKBONE)),
             path=dict(
                 experiments_root=str(tmp_path),
                 models=str(tmp_path / "models"),
@@ -51,14 +43,7 @@ def make_opt(tmp_path):
                 scheduler=dict(type="MultiStepLR", milestones=[1000], gamma=0.5),
                 total_iter=100,
                 pixel_opt=dict(type="L1Loss", loss_weight=1.0),
-                context_opt=dict(
-                    type="PIMContextLoss",
-                    start=0.5,
-                    end=0.0,
-                    start_iter=0,
-                    end_iter=100,
-                    mode="linear",
-                ),
+                context_opt=pim_context_opt(end_iter=100),
             ),
             val=dict(baselines=True, save_img=False),
         )

@@ -7,6 +7,13 @@ import sys
 import pytest
 import torch
 import yaml
+from _localsr_data import (
+    disk_pair,
+    localsr_model_opt,
+    pim_context_opt,
+    tiny_clsr_net,
+    tiny_train_set,
+)
 from _synthetic import write_synthetic_pairs
 from basicsr.archs import build_network
 from basicsr.train import train_pipeline
@@ -16,34 +23,18 @@ from clsr_plugin.models.localsr_model import LocalSRModel
 
 
 def _options(hr, lr, backbone, total_iter, backbone_ckpt=None):
-    dataset = dict(
-        type="LocalSRPairedDataset", dataroot_gt=hr, dataroot_lq=lr, io_backend=dict(type="disk")
-    )
-    return dict(
-        name="pipeline",
-        model_type="LocalSRModel",
-        scale=4,
-        num_gpu=0,
+    return localsr_model_opt(
+        "pipeline",
         manual_seed=0,
         datasets=dict(
             # one 16x16 LR image, context = the whole image, centred ROI, no augmentation:
             # every batch is the same
-            train=dict(
-                dataset,
-                name="synth",
-                lq_size=16,
-                roi_size=8,
-                roi_placement="center",
-                use_hflip=False,
-                use_rot=False,
-                num_worker_per_gpu=0,
-                batch_size_per_gpu=2,
-                dataset_enlarge_ratio=2,
-                prefetch_mode=None,
+            train=tiny_train_set(
+                hr, lr, roi_placement="center", batch_size_per_gpu=2, dataset_enlarge_ratio=2
             ),
-            val=dict(dataset, name="synth_val", roi_size=8),
+            val=dict(disk_pair(hr, lr), name="synth_val", roi_size=8),
         ),
-        network_g=dict(type="CLSR", backbone=backbone, roi_pad=4, gcm=dict(num_patches=16)),
+        network_g=tiny_clsr_net(backbone),
         path=dict(
             pretrain_network_backbone_g=backbone_ckpt,
             pretrain_network_g=None,
@@ -57,9 +48,7 @@ def _options(hr, lr, backbone, total_iter, backbone_ckpt=None):
             total_iter=total_iter,
             warmup_iter=-1,
             pixel_opt=dict(type="L1Loss", loss_weight=1.0, reduction="mean"),
-            context_opt=dict(
-                type="PIMContextLoss", start=0.5, end=0.0, start_iter=0, end_iter=12, mode="linear"
-            ),
+            context_opt=pim_context_opt(end_iter=12),
         ),
         val=dict(val_freq=8, save_img=False, baselines=True),
         logger=dict(
