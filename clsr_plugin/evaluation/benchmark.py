@@ -167,6 +167,9 @@ def bench_dataset(model, folder: str, roi: int, settings: BenchSettings, device,
             sr = run_method(model, m, lq, boxes, settings.batch)
             add_rois(metrics[m], [tensor_to_image(t) for t in sr], gt)
             if m == "clsr" and settings.share_windows:
+                # twice on purpose: ROI by ROI above (the method's row, the paper's protocol),
+                # and with shared base windows here (what is timed and what clsr-infer runs);
+                # the two outputs differ by the real context a shared window adds
                 sr = run_method(model, m, lq, boxes, settings.batch, share_windows=True)
                 add_rois(shared, [tensor_to_image(t) for t in sr], gt)
             if timed:
@@ -274,7 +277,8 @@ def context_tradeoff(model, images, roi: int, settings: BenchSettings, device) -
     """CLSR quality/cost with each ROI's context restricted to K x the ROI size.
 
     Each ROI gets its own window (no merging) of ``K * roi`` pixels, and the base window may
-    be clipped by it (``min_context_pad=0``), so small K also shows the loss of padding.
+    be clipped by it (``min_context_pad=0``), so small K also shows the loss of padding. Every
+    row runs its own restore, K = 0 (the whole image) too: each row is a timing of that run.
     """
     scale = int(model.scale)
     rows = []

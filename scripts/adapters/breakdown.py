@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from clsr_plugin.evaluation.methods import POST
 from clsr_plugin.evaluation.roi_metrics import psnr_from_mse
 
 #: distance-to-border bins in LR pixels: (label, low, high) with low <= d < high
@@ -35,7 +36,7 @@ def load_rois(path: str) -> dict:
         return json.load(f)
 
 
-def breakdown(per_roi: Mapping[str, dict], reference: str = "post") -> dict:
+def breakdown(per_roi: Mapping[str, dict], reference: str = POST) -> dict:
     """Pooled-MSE PSNR per position bin and per image, minus the reference method's.
 
     Args:

@@ -46,8 +46,8 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import breakdown  # noqa: E402
 import seeds  # noqa: E402
 
-from clsr_plugin.evaluation.methods import METHODS  # noqa: E402
-from clsr_plugin.evaluation.paired import LEVEL  # noqa: E402
+from clsr_plugin.evaluation.methods import CLSR_METHOD, METHODS, POST  # noqa: E402
+from clsr_plugin.evaluation.paired import LEVEL, pair_key  # noqa: E402
 from clsr_plugin.utils.atomic import write_text  # noqa: E402
 from clsr_plugin.utils.options import dump_yaml, load_yaml  # noqa: E402
 
@@ -209,7 +209,7 @@ def train_options(run: str, budget: str, data: str, backbone: str) -> dict:
             dataroot_gt=osp.join(data, "benchmark", VAL_SPLIT[0]), meta_info_file=VAL_SPLIT[1],
             io_backend={"type": "disk"}, roi_size=24, roi_remainder="crop",
         )  # fmt: skip
-        opt["val"] = dict(val_freq=b["val_freq"], save_img=False, baselines=["post"],
+        opt["val"] = dict(val_freq=b["val_freq"], save_img=False, baselines=[POST],
                           flops=False)  # fmt: skip
     tr = opt["train"]
     tr["total_iter"] = b["iters"]
@@ -286,7 +286,7 @@ def models_dir(work: str, budget: str, run: str) -> str:
 
 def adapter_path(work: str, budget: str, run: str) -> str:
     """The adapter file evaluated: training's own (EMA) one, or one exported from the final
-    checkpoint's ``params`` (:func:`clsr_plugin.utils.adapter_file.export_adapter`)."""
+    checkpoint's ``params`` (:func:`clsr_plugin.inference.adapter_file.export_adapter`)."""
     key = BUDGETS[budget]["weights"]
     suffix = "" if key == "params_ema" else f"_{key}"
     return osp.join(models_dir(work, budget, run), f"net_g_latest{suffix}_adapter.safetensors")
@@ -303,7 +303,7 @@ def ensure_adapter(run: str, args) -> str:
         print(f"[{run}] not trained here: evaluating the committed {exported}")
         return exported  # e.g. a fresh clone: the published R1 / R2
     if not osp.isfile(path) and key != "params_ema" and not args.dry_run:
-        from clsr_plugin.utils.adapter_file import export_adapter
+        from clsr_plugin.inference.adapter_file import export_adapter
 
         opt = train_options(run, args.budget, args.data, args.backbone)
         export_adapter(full, opt["network_g"], opt["train"]["freeze"], path, key)
@@ -562,10 +562,10 @@ def stage_table(args) -> None:
         print(seeds.to_markdown(table))
 
 
-def paired_cells(metrics: dict, method: str, reference: str = "post") -> list[str]:
+def paired_cells(metrics: dict, method: str, reference: str = POST) -> list[str]:
     """``mean [low, high]`` and ``gain/lose of n`` of ``method - reference`` per image, read
     from the ``paired`` entry clsr-test writes into its metrics JSON ("-" without one)."""
-    d = (metrics.get("paired") or {}).get("image", {}).get(f"{method} - {reference}")
+    d = (metrics.get("paired") or {}).get("image", {}).get(pair_key(method, reference))
     if d is None:
         return ["-", "-"]
     return [f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]",
@@ -582,11 +582,11 @@ def markdown_table(data: dict) -> str:
     rows: dict[str, list[str]] = {}
     for run, entry in data["runs"].items():
         for ds, m in entry["metrics"].items():
-            methods = list(METHODS) if spec_of(run).baselines else ["clsr"]
+            methods = list(METHODS) if spec_of(run).baselines else [CLSR_METHOD]
             for meth in methods:
                 if f"{meth}/psnr_roi" not in m:
                     continue
-                name = run.upper() if meth == "clsr" else meth
+                name = run.upper() if meth == CLSR_METHOD else meth
                 gflops = m.get(f"{meth}/gflops", float("nan"))
                 rows.setdefault(ds, []).append(
                     f"| {ds} | {name} | {m[f'{meth}/psnr_roi']:.4f} | {m[f'{meth}/psnr_img']:.4f}"

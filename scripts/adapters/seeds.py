@@ -14,6 +14,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping
 
+from clsr_plugin.evaluation.methods import CLSR_METHOD, POST
 from clsr_plugin.evaluation.paired import PairedDifference, paired_difference
 from clsr_plugin.evaluation.roi_metrics import psnr_from_mse
 
@@ -36,7 +37,7 @@ def _paired(a: Mapping[str, float], b: Mapping[str, float]) -> PairedDifference:
 def seed_table(
     files: Mapping[str, Mapping],
     parse,
-    reference: tuple[str, str] = ("r1", "post"),
+    reference: tuple[str, str] = ("r1", POST),
     contrasts: tuple[tuple[str, str], ...] = (("r1", "r2"),),
 ) -> dict:
     """The seed table of one dataset.
@@ -54,7 +55,7 @@ def seed_table(
         difference a :meth:`PairedDifference.as_dict`.
     """
     ref = pooled_psnr(files[reference[0]], reference[1])
-    clsr = {run: pooled_psnr(f, "clsr") for run, f in files.items() if "clsr" in
+    clsr = {run: pooled_psnr(f, CLSR_METHOD) for run, f in files.items() if CLSR_METHOD in
             f["images"][0]["mse"]}  # fmt: skip
     runs, by_row = {}, {}
     for run, values in sorted(clsr.items()):
