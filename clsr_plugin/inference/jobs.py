@@ -4,6 +4,8 @@ Runs before any model is loaded, so bad input costs little: every image is check
 its size read from its header (no decode: a folder of photos is never held in memory at once),
 and its ROIs are checked against that size, once. Each image is decoded once, when its job runs
 (:meth:`Job.load`). :func:`check_gt` checks the HR sizes when the model's scale is known.
+:func:`~clsr_plugin.inference.api.upscale_rois` checks the ROIs once more: it is public and
+checks whatever it is given (a few integer comparisons per ROI).
 """
 
 from __future__ import annotations
