@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gzip
 import json
 import os
 import os.path as osp
@@ -55,6 +56,9 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASE_OPT = osp.join(REPO, "options", "adapters", "clsr_msrresnet_adapters_x4.yml")
 RESULTS = osp.join(REPO, "docs", "results")
 STATES = osp.join(RESULTS, "state")
+#: each evaluated run's metrics and per-ROI values (gzip), committed so that the tables and
+#: paired CIs survive a fresh clone (the work folder does not)
+ARCHIVE = osp.join(RESULTS, "runs")
 
 
 @dataclass(frozen=True)
@@ -383,6 +387,8 @@ def stage_test(run: str, args) -> None:
             path = _write_yaml(opt, osp.join(rdir, f"test_{dataset}_r{roi}.yml"))
             _call([sys.executable, "-m", "clsr_plugin.test", "-opt", osp.abspath(path)], rdir,
                   args.dry_run)  # fmt: skip
+    if not args.dry_run:
+        archive_results(run, args)
 
 
 def stage_bench(run: str, args) -> None:
@@ -401,6 +407,58 @@ def stage_bench(run: str, args) -> None:
     cmd = bench_command(run, args.budget, folder, args.backbone, adapter, out, args.bench_images,
                         opt=opt)  # fmt: skip
     _call(cmd, REPO, args.dry_run)
+
+
+def archive_dir(run: str, budget: str) -> str:
+    """Where a run's evaluation results are committed."""
+    return osp.join(ARCHIVE, run if budget == "cpu" else f"{run}_{budget}")
+
+
+def _is_result(name: str) -> bool:
+    return name.endswith(".json") and name.startswith(("metrics_", "rois_"))
+
+
+def archive_results(run: str, args) -> list[str]:
+    """Copy the run's metrics and per-ROI JSON files (and its validation history) into
+    :func:`archive_dir`, gzipped; returns the files written."""
+    rdir = run_dir(args.work, args.budget, run)
+    found = [osp.join(root, n) for root, _, files in os.walk(osp.join(rdir, "results"))
+             for n in files if _is_result(n)]  # fmt: skip
+    history = osp.join(osp.dirname(models_dir(args.work, args.budget, run)),
+                       f"metrics_history_{VAL_SPLIT[0]}_val.json")  # fmt: skip
+    found += [history] if osp.isfile(history) else []
+    dst = archive_dir(run, args.budget)
+    os.makedirs(dst, exist_ok=True)
+    written = []
+    for src in sorted(found):
+        out = osp.join(dst, osp.basename(src) + ".gz")
+        with open(src, "rb") as f, open(out + ".tmp", "wb") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0) as g:
+                shutil.copyfileobj(f, g)
+        os.replace(out + ".tmp", out)
+        written.append(out)
+    if written:
+        print(f"[{run}] {len(written)} result file(s) -> {dst}")
+    return written
+
+
+def read_json(path: str) -> dict:
+    """A JSON file, gzipped (``.gz``) or not."""
+    with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as f:
+        return json.load(f)
+
+
+def result_files(run: str, args) -> dict[str, str]:
+    """File name -> path of the run's metrics and per-ROI JSON files: the work folder's, else
+    the committed ones of :func:`archive_dir` (a fresh clone)."""
+    out = {}
+    adir = archive_dir(run, args.budget)
+    for name in sorted(os.listdir(adir)) if osp.isdir(adir) else []:
+        if _is_result(name.removesuffix(".gz")):
+            out[name.removesuffix(".gz")] = osp.join(adir, name)
+    for root, _, files in os.walk(osp.join(run_dir(args.work, args.budget, run), "results")):
+        out.update({n: osp.join(root, n) for n in files if _is_result(n)})
+    return out
 
 
 def state_dir(run: str, budget: str) -> str:
@@ -459,16 +517,15 @@ def collect(args) -> dict:
         row, seed = parse_run(run)
         label = RUNS[row].label + (f" (seed {seed})" if seed else "")
         entry: dict = {"label": label, "metrics": {}}
-        for root, _, files in os.walk(osp.join(rdir, "results")):
-            for name in sorted(files):
-                if name.startswith("metrics_") and name.endswith(".json"):
-                    with open(osp.join(root, name)) as f:
-                        m = json.load(f)
-                    entry["metrics"][m["dataset"]] = m
-                elif name.startswith("rois_") and name.endswith(".json"):
-                    r = breakdown.load_rois(osp.join(root, name))
-                    per_roi.setdefault(r["dataset"], {})[run] = r
-        curve = learning_curve(osp.dirname(models_dir(args.work, args.budget, run)))
+        for name, path in sorted(result_files(run, args).items()):
+            if name.startswith("metrics_"):
+                m = read_json(path)
+                entry["metrics"][m["dataset"]] = m
+            else:
+                r = read_json(path)
+                per_roi.setdefault(r["dataset"], {})[run] = r
+        curve = learning_curve(osp.dirname(models_dir(args.work, args.budget, run)),
+                               archive_dir(run, args.budget))  # fmt: skip
         if curve:
             entry["curve"] = curve
         bench = osp.join(rdir, "bench", "bench.json")
@@ -489,14 +546,17 @@ def collect(args) -> dict:
     return out
 
 
-def learning_curve(experiment: str) -> list[dict]:
+def learning_curve(experiment: str, committed: str | None = None) -> list[dict]:
     """Per validation of a run on :data:`VAL_SPLIT`: the iteration, the CLSR's PSNR per image
-    and its paired difference to post-cropping per image (``[]`` without validations)."""
-    path = osp.join(experiment, f"metrics_history_{VAL_SPLIT[0]}_val.json")
+    and its paired difference to post-cropping per image (``[]`` without validations). Read
+    from the experiment folder, else from ``committed`` (the run's :func:`archive_dir`)."""
+    name = f"metrics_history_{VAL_SPLIT[0]}_val.json"
+    path = osp.join(experiment, name)
+    if not osp.isfile(path) and committed is not None:
+        path = osp.join(committed, name + ".gz")
     if not osp.isfile(path):
         return []
-    with open(path) as f:
-        history = json.load(f)
+    history = read_json(path)
     return [dict(iter=h["iter"], psnr_img=h.get("clsr/psnr_img"),
                  minus_post=(h.get("paired") or {}).get("image", {}).get("clsr - post"))
             for h in history]  # fmt: skip
@@ -517,10 +577,16 @@ def curve_markdown(curve: list[dict]) -> str:
 
 
 def run_ids(work: str, budget: str) -> list[str]:
-    """The run ids with a folder under ``<work>/<budget>``, table order, then by seed."""
+    """The run ids with a folder under ``<work>/<budget>`` or committed results
+    (:func:`archive_dir`), table order, then by seed."""
     root = osp.join(work, budget)
+    names = set(os.listdir(root)) if osp.isdir(root) else set()
+    suffix = "" if budget == "cpu" else f"_{budget}"
+    for name in os.listdir(ARCHIVE) if osp.isdir(ARCHIVE) else []:
+        if name.endswith(suffix) and (suffix or "_" not in name):
+            names.add(name.removesuffix(suffix) if suffix else name)
     found = []
-    for name in os.listdir(root) if osp.isdir(root) else []:
+    for name in names:
         try:
             found.append((list(RUNS).index(parse_run(name)[0]), parse_run(name)[1], name))
         except ValueError:
@@ -536,6 +602,18 @@ def merge_committed(data: dict, committed: dict) -> dict:
     for key in ("runs", "breakdown", "seeds"):
         for name, value in committed.get(key, {}).items():
             data[key].setdefault(name, value)
+    # a seed table recomputed here from fewer runs keeps the committed runs, and the committed
+    # rows / contrasts that cover more seeds than the recomputed ones
+    for ds, table in committed.get("seeds", {}).items():
+        new = data["seeds"][ds]
+        if new is table:
+            continue
+        for run, value in table.get("runs", {}).items():
+            new["runs"].setdefault(run, value)
+        for key in ("rows", "contrasts"):
+            for name, value in table.get(key, {}).items():
+                if len(value["seeds"]) > len(new[key].get(name, {}).get("seeds", ())):
+                    new[key][name] = value
     return data
 
 

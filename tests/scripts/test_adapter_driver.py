@@ -177,6 +177,45 @@ def test_table_keeps_committed_runs_this_machine_lacks():
     assert "r9" not in driver.merge_committed(new, gpu)["runs"]
 
 
+def test_committed_results_stand_in_for_a_missing_work_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(driver, "ARCHIVE", str(tmp_path / "runs"))
+    args = driver.build_parser().parse_args(["table", "--work", str(tmp_path / "work")])
+    res = tmp_path / "work" / "cpu" / "r14s1" / "results" / "t"
+    res.mkdir(parents=True)
+    metrics = {"dataset": "U_r24", "clsr/psnr_img": 23.0}
+    rois = {"dataset": "U_r24", "images": [{"image": "a", "mse": {"clsr": [0.5]}}]}
+    (res / "metrics_U_r24.json").write_text(json.dumps(metrics))
+    (res / "rois_U_r24.json").write_text(json.dumps(rois))
+    (res / "other.json").write_text("{}")
+    written = driver.archive_results("r14s1", args)
+    assert sorted(osp.basename(p) for p in written) == ["metrics_U_r24.json.gz",
+                                                        "rois_U_r24.json.gz"]  # fmt: skip
+    local = driver.collect(args)["runs"]["r14s1"]["metrics"]
+    import shutil
+
+    shutil.rmtree(tmp_path / "work")  # a fresh clone: only the committed files
+    assert driver.run_ids(str(tmp_path / "work"), "cpu") == ["r14s1"]
+    files = driver.result_files("r14s1", args)
+    assert sorted(files) == ["metrics_U_r24.json", "rois_U_r24.json"]
+    assert driver.read_json(files["rois_U_r24.json"]) == rois
+    assert driver.collect(args)["runs"]["r14s1"]["metrics"] == local == {"U_r24": metrics}
+    assert driver.run_ids(str(tmp_path / "work"), "cpu_long") == []  # other budgets apart
+
+
+def test_a_recomputed_seed_table_keeps_committed_runs_and_longer_rows():
+    def table(runs, rows):
+        return {"runs": {r: {"seed": 0} for r in runs},
+                "rows": {r: {"seeds": s} for r, s in rows.items()}, "contrasts": {}}  # fmt: skip
+
+    old = {"budget": "cpu", "runs": {}, "breakdown": {},
+           "seeds": {"U": table(["r1", "r1s1", "r1s2"], {"r1": [0, 1, 2], "r14": [0]})}}
+    new = {"budget": "cpu", "runs": {}, "breakdown": {},
+           "seeds": {"U": table(["r1", "r14s1"], {"r1": [0], "r14": [1, 2]})}}  # fmt: skip
+    merged = driver.merge_committed(new, old)["seeds"]["U"]
+    assert sorted(merged["runs"]) == ["r1", "r14s1", "r1s1", "r1s2"]
+    assert merged["rows"] == {"r1": {"seeds": [0, 1, 2]}, "r14": {"seeds": [1, 2]}}
+
+
 def _metrics(paired=None):
     m = {"dataset": "Set5_r24"}
     for meth in ("pre_nopad", "pre_pad", "post", "clsr"):
