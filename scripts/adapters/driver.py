@@ -444,7 +444,7 @@ def archive_results(run: str, args) -> list[str]:
 
 def read_json(path: str) -> dict:
     """A JSON file, gzipped (``.gz``) or not."""
-    with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as f:
+    with gzip.open(path, "rt") if path.endswith(".gz") else open(path) as f:
         return json.load(f)
 
 

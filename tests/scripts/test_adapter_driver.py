@@ -207,8 +207,12 @@ def test_a_recomputed_seed_table_keeps_committed_runs_and_longer_rows():
         return {"runs": {r: {"seed": 0} for r in runs},
                 "rows": {r: {"seeds": s} for r, s in rows.items()}, "contrasts": {}}  # fmt: skip
 
-    old = {"budget": "cpu", "runs": {}, "breakdown": {},
-           "seeds": {"U": table(["r1", "r1s1", "r1s2"], {"r1": [0, 1, 2], "r14": [0]})}}
+    old = {
+        "budget": "cpu",
+        "runs": {},
+        "breakdown": {},
+        "seeds": {"U": table(["r1", "r1s1", "r1s2"], {"r1": [0, 1, 2], "r14": [0]})},
+    }
     new = {"budget": "cpu", "runs": {}, "breakdown": {},
            "seeds": {"U": table(["r1", "r14s1"], {"r1": [0], "r14": [1, 2]})}}  # fmt: skip
     merged = driver.merge_committed(new, old)["seeds"]["U"]
