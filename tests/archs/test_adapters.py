@@ -72,7 +72,11 @@ def test_slim_guards_at_paper_widths():
     assert get_adapter("RCAN").slim_config(rcan, 6)["squeeze_factor"] == 6
     swin = dict(type="SwinIR", embed_dim=60, num_heads=[6, 6, 6, 6])
     heads = get_adapter("SwinIR").slim_config(swin, 8)["num_heads"]
-    assert heads == [4, 4, 4, 4]
+    assert heads == [1, 1, 1, 1]  # the head width (10) is kept, not the head count
+    assert get_adapter("SwinIR").slim_config(swin, 30)["num_heads"] == [3, 3, 3, 3]
+    classical = dict(type="SwinIR", embed_dim=180, num_heads=[6] * 6)
+    assert get_adapter("SwinIR").slim_config(classical, 18)["num_heads"] == [1] * 6
+    assert get_adapter("SwinIR").slim_config(classical, 64)["num_heads"] == [2] * 6
     carn_m = dict(type="CARN_M", num_feat=64, groups=4)
     assert get_adapter("CARN_M").slim_width(carn_m, 64, 0.1, 5) == 8  # rounded up to groups
     assert get_adapter("MSRResNet").slim_width({"type": "MSRResNet"}, 64, 0.1, 8) == 8
@@ -218,3 +222,27 @@ def test_an_adapter_with_a_tail_margin_must_crop_its_state():
             return state
 
     assert _Crops.tail_margin == 2
+
+
+@pytest.mark.parametrize("size", [(16, 16), (8, 12), (12, 20)])  # img_size is 16
+def test_swinir_stages_equal_basicsr_layers_with_the_shared_masks(size):
+    """The adapter's stage (cached masks, no zero mask) is BasicSR's RSTB forward."""
+    from clsr_plugin.archs.adapters import swinir
+
+    torch.manual_seed(0)
+    cfg = dict(BACKBONES["SwinIR-light"], depths=[2, 2])
+    net, adapter = _build(cfg)
+    net.eval()
+    h, w = size
+    feat = torch.randn(2, cfg["embed_dim"], h, w)
+    tokens = feat.flatten(2).transpose(1, 2)
+    with torch.no_grad():
+        for i, layer in enumerate(net.layers):
+            ref = layer(tokens, (h, w)).transpose(1, 2).reshape(feat.shape)
+            torch.testing.assert_close(adapter.stage(i, feat, {}), ref, rtol=0, atol=1e-6)
+    blk = net.layers[0].residual_group.blocks[1]
+    assert blk.shift_size > 0 and swinir.shift_mask(net.layers[0].residual_group.blocks[0],
+                                                    size, feat.device) is None  # fmt: skip
+    torch.testing.assert_close(swinir.shift_mask(blk, size, feat.device),
+                               blk.calculate_mask(size), rtol=0, atol=0)  # fmt: skip
+    assert swinir.shift_mask(blk, size, feat.device) is swinir.shift_mask(blk, size, feat.device)

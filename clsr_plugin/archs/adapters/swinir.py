@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import functools
 
-from basicsr.archs.swinir_arch import Upsample
+import torch
+from basicsr.archs.swinir_arch import Upsample, window_partition, window_reverse
 from torch import Tensor, nn
 
 from clsr_plugin.archs.adapters.base import (
@@ -29,9 +31,18 @@ class SwinIRAdapter(BackboneAdapter):
     equals ``img_size`` and recomputes it for any other size, so a checkpoint trained at
     ``img_size=48`` (masks of that size in the state dict) serves every padded size.
 
-    PIM copy: ``embed_dim`` = c', each layer's heads lowered to the largest divisor of c' not
-    above the original count; for ``pixelshuffle`` the tail's hard-coded 64-channel upsampler
-    is rebuilt with c' channels (otherwise it would dominate the slim branch's cost).
+    The adapter runs each RSTB's blocks itself (:func:`run_block`: BasicSR's block forward,
+    op for op) with the shifted-window mask of :func:`shift_mask`, computed once per size and
+    reused by every block, branch and call (BasicSR recomputes it in every block of every
+    forward at a size other than ``img_size``: a quarter of the slim PIM's time over a whole
+    image); blocks without a shift get no mask (BasicSR adds an all-zero one).
+
+    PIM copy: ``embed_dim`` = c', each layer keeps the backbone's head width (c / heads) and
+    so gets ``c' / (c / heads)`` heads (at least 1; a divisor of c'): the attention's cost per
+    token grows with the head count and not with c', so the slim copy with the original head
+    count spent most of its time on 4 heads of width 2 (light: c' = 8). For
+    ``pixelshuffle`` the tail's hard-coded 64-channel upsampler is rebuilt with c' channels
+    (otherwise it would dominate the slim branch's cost).
     """
 
     types = ("SwinIR",)
@@ -67,8 +78,14 @@ class SwinIRAdapter(BackboneAdapter):
 
     def stage(self, i: int, feat: Tensor, state: dict) -> Tensor:
         b, c, h, w = feat.shape
-        tokens = self.net.layers[i](feat.flatten(2).transpose(1, 2), (h, w))
-        return tokens.transpose(1, 2).reshape(b, c, h, w)
+        rstb = self.net.layers[i]
+        tokens = x = feat.flatten(2).transpose(1, 2)
+        for blk in rstb.residual_group.blocks:
+            x = run_block(blk, x, (h, w))
+        if rstb.residual_group.downsample is not None:
+            x = rstb.residual_group.downsample(x)
+        x = rstb.patch_embed(rstb.conv(rstb.patch_unembed(x, (h, w)))) + tokens
+        return x.transpose(1, 2).reshape(b, c, h, w)
 
     def tail(self, feat: Tensor, state: dict) -> Tensor:
         net = self.net
@@ -90,9 +107,12 @@ class SwinIRAdapter(BackboneAdapter):
     @classmethod
     def slim_config(cls, cfg: dict, channels: int) -> dict:
         cfg = copy.deepcopy(dict(cfg))
+        width = int(cfg.get("embed_dim", 96))
         cfg["embed_dim"] = channels
         heads = cfg.get("num_heads", (6, 6, 6, 6))
-        cfg["num_heads"] = [largest_divisor_at_most(channels, int(h)) for h in heads]
+        cfg["num_heads"] = [
+            largest_divisor_at_most(channels, max(1, channels * int(h) // width)) for h in heads
+        ]
         return cfg
 
     @classmethod
@@ -106,3 +126,46 @@ class SwinIRAdapter(BackboneAdapter):
             net.upsample = Upsample(net.upscale, channels)
             net.conv_last = nn.Conv2d(channels, num_out, 3, 1, 1)
         return net
+
+
+@functools.lru_cache(maxsize=32)
+def _shift_mask(h: int, w: int, window: int, shift: int, device: str) -> Tensor:
+    """BasicSR's ``SwinTransformerBlock.calculate_mask`` (nW, window^2, window^2), 0 / -100."""
+    img_mask = torch.zeros((1, h, w, 1))
+    cuts = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
+    for cnt, (hs, ws) in enumerate((a, b) for a in cuts for b in cuts):
+        img_mask[:, hs, ws, :] = cnt
+    windows = window_partition(img_mask, window).view(-1, window * window)
+    mask = windows.unsqueeze(1) - windows.unsqueeze(2)
+    mask = mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+    return mask.to(device)
+
+
+def shift_mask(blk: nn.Module, size: tuple[int, int], device: torch.device) -> Tensor | None:
+    """The attention mask of a SwinIR block at ``size`` (H, W): None without a shift (BasicSR
+    adds zeros there), else the shifted-window mask, computed once per (size, window, shift,
+    device) and shared by every block (LRU of 32 sizes)."""
+    if blk.shift_size == 0:
+        return None
+    return _shift_mask(int(size[0]), int(size[1]), blk.window_size, blk.shift_size, str(device))
+
+
+def run_block(blk: nn.Module, x: Tensor, size: tuple[int, int]) -> Tensor:
+    """BasicSR's ``SwinTransformerBlock.forward`` with the mask of :func:`shift_mask`.
+
+    Shapes: (B, H*W, C) -> (B, H*W, C).
+    """
+    h, w = size
+    b, _, c = x.shape
+    ws, shift = blk.window_size, blk.shift_size
+    shortcut = x
+    x = blk.norm1(x).view(b, h, w, c)
+    if shift > 0:
+        x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
+    windows = window_partition(x, ws).view(-1, ws * ws, c)
+    windows = blk.attn(windows, mask=shift_mask(blk, size, x.device))
+    x = window_reverse(windows.view(-1, ws, ws, c), ws, h, w)
+    if shift > 0:
+        x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
+    x = shortcut + blk.drop_path(x.view(b, h * w, c))
+    return x + blk.drop_path(blk.mlp(blk.norm2(x)))
