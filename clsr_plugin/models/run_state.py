@@ -30,7 +30,7 @@ import torch
 from clsr_plugin.inference.adapter_file import frozen_weights_hash, under
 from clsr_plugin.utils.atomic import write_text
 
-TRAINABLE, TRAINING, META = "trainable.safetensors", "training.state", "state.json"
+TRAINABLE, TRAINING, META = "trainable.safetensors", "training_state.pt", "state.json"
 KEYS = ("params", "params_ema")
 
 

@@ -169,3 +169,24 @@ def test_small_state_continues_in_a_fresh_folder(tmp_path, monkeypatch, data):
     torch.save({"params": build_network(dict(backbone)).state_dict()}, other)
     with pytest.raises(ValueError, match="another backbone"):
         run_state.import_run_state(small, str(tmp_path / "four"), opt["network_g"], other)
+
+
+def test_the_committed_state_files_are_not_ignored_by_git():
+    """Every file of a run's small state lands in a commit (``*.state`` is in .gitignore:
+    a state written as ``training.state`` once lost its optimizer and RNG on a fresh clone)."""
+    import shutil
+    import subprocess
+
+    from clsr_plugin.models import run_state
+
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    if shutil.which("git") is None or not osp.isdir(osp.join(root, ".git")):
+        pytest.skip("not a git checkout")
+    paths = [f"docs/results/state/r1/{n}" for n in (run_state.TRAINABLE, run_state.TRAINING,
+                                                    run_state.META)]  # fmt: skip
+    out = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=root,
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.stdout.split() == [], f"ignored by .gitignore: {out.stdout.split()}"
+    bad = subprocess.run(["git", "check-ignore", "--no-index", "docs/results/state/r1/x.state"],
+                         cwd=root, capture_output=True, text=True)  # fmt: skip
+    assert bad.stdout.strip()  # the check can fail: a .state file there would be ignored
