@@ -117,6 +117,7 @@ def backbone_table(args) -> list[dict]:
     names = list(BACKBONES) if args.backbones == ["all"] else args.backbones
     rows = []
     head = " | ".join(f"{m} {n}" for n in args.counts for m in TIMED)
+    print("GFLOPs per ROI (/ ms with --time; 'base': the decode of one ROI, attention included)")
     print(f"| backbone | LR W x H | base | attention | G | PIM | {head} |")
     print("|---|---|" + "---:|" * (4 + len(TIMED) * len(args.counts)))
     for name in names:
@@ -126,8 +127,8 @@ def backbone_table(args) -> list[dict]:
             g, t = row["gflops"], row.get("ms", {})
 
             def cell(key: str, t=t, g=g) -> str:
-                return f"{g[key]:.2f}" + (f" / {t[key if key != 'base' else 'decode']:.0f} ms"
-                                          if t else "")  # fmt: skip
+                timed = {"base": "decode", "g": "g", "pim": "pim"}.get(key)  # attention: in decode
+                return f"{g[key]:.2f}" + (f" / {t[timed]:.0f} ms" if t and timed else "")
 
             cells = [cell(k) for k in ("base", "attention", "g", "pim")]
             for n in args.counts:

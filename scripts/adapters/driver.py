@@ -15,6 +15,9 @@ training continues with ``--auto_resume``, a test or bench whose output exists i
     python scripts/adapters/driver.py table              # docs/results/adapters.json + Markdown
     python scripts/adapters/driver.py all                # every stage of every run, in order
 
+Rows E1/E2 and W1/W2 are R1 and its control on a frozen EDSR and SwinIR-light
+(:data:`ARCHS`; each compared with its own backbone's post-cropping, evaluated with E1 / W1).
+
 A run id is a row of :data:`RUNS`, optionally with a seed: ``r1s2`` is R1 with
 ``manual_seed: 2`` (the seed changes the random contexts, ROI placements and flips, and the
 initialisation of the trained branches; the frozen backbone and the epoch order, which BasicSR
@@ -78,6 +81,31 @@ class Run:
     adapter_of: str | None = None
     freeze: tuple[str, ...] | None = None  # train.freeze (None: the base options')
     lr_multipliers: dict = field(default_factory=dict)  # train.lr_multipliers
+    arch: str = "msrresnet"  # the frozen backbone: a key of ARCHS
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A frozen backbone the adapters are trained on."""
+
+    backbone: dict | None  # network_g.backbone (None: the base options' MSRResNet)
+    weights: str  # file under ../shared/pretrained
+    reference: str  # the run (seed 0) that evaluates its pre-/post-cropping baselines
+
+
+#: the backbones of the adapter rows (issue 21: EDSR and SwinIR-light, one run and its control)
+ARCHS: dict[str, Arch] = {
+    "msrresnet": Arch(None, "MSRResNet_x4_291set.pth", "r1"),
+    "edsr": Arch(dict(type="EDSR", num_in_ch=3, num_out_ch=3, num_feat=64, num_block=16,
+                      upscale=4, res_scale=1, img_range=255.0,
+                      rgb_mean=[0.4488, 0.4371, 0.4040]), "EDSR_x4_291set.pth", "e1"),
+    "swinir_light": Arch(dict(type="SwinIR", upscale=4, in_chans=3, img_size=48, window_size=8,
+                              img_range=1.0, depths=[6, 6, 6, 6], embed_dim=60,
+                              num_heads=[6, 6, 6, 6], mlp_ratio=2,
+                              upsampler="pixelshuffledirect", resi_connection="1conv"),
+                         "SwinIR_light_x4_291set.pth", "w1"),
+}  # fmt: skip
+PRETRAINED = osp.join(REPO, "..", "shared", "pretrained")
 
 
 RUNS: dict[str, Run] = {
@@ -116,11 +144,17 @@ RUNS: dict[str, Run] = {
     "r17": Run("R17: control of R16: the backbone alone fine-tuned at lr x 0.01",
                network={"pim": False, "gcm": False}, freeze=(), lr_multipliers={"base": 0.01},
                baselines=True),
+    # the R1 recipe and its control on the other frozen backbones
+    "e1": Run("E1: R1 on a frozen EDSR", baselines=True, arch="edsr"),
+    "e2": Run("E2: no-context control of E1", context="window", arch="edsr"),
+    "w1": Run("W1: R1 on a frozen SwinIR-light", baselines=True, arch="swinir_light"),
+    "w2": Run("W2: no-context control of W1", context="window", arch="swinir_light"),
 }  # fmt: skip
 
 #: each recipe row -> its no-context control at equal budget (compared seed by seed in the table;
 #: R17 is R16's moving baseline: the backbone fine-tuned alone)
-CONTROLS = {"r1": "r2", "r10": "r11", "r12": "r13", "r14": "r15", "r16": "r17"}
+CONTROLS = {"r1": "r2", "r10": "r11", "r12": "r13", "r14": "r15", "r16": "r17", "e1": "e2",
+            "w1": "w2"}  # fmt: skip
 
 #: budget -> training settings shared by every run
 #: (``weights``: which weights are evaluated: ``params``, or ``params_ema``; the EMA decay of
@@ -185,7 +219,9 @@ def train_options(run: str, budget: str, data: str, backbone: str) -> dict:
     (row, seed), b = parse_run(run), BUDGETS[budget]
     spec = RUNS[row]
     opt = load_yaml(BASE_OPT)
-    opt["name"] = f"adapters_msrresnet_{run}_{budget}"
+    opt["name"] = f"adapters_{spec.arch}_{run}_{budget}"
+    if ARCHS[spec.arch].backbone is not None:
+        opt["network_g"]["backbone"] = copy.deepcopy(ARCHS[spec.arch].backbone)
     opt["num_gpu"] = b["num_gpu"]
     opt["manual_seed"] = seed
     ds = opt["datasets"]["train"]
@@ -206,7 +242,9 @@ def train_options(run: str, budget: str, data: str, backbone: str) -> dict:
         opt["train"]["lr_multipliers"] = dict(spec.lr_multipliers)
     if opt["network_g"].get("pim") is False:  # no PIM: no PIM context loss
         opt["train"].pop("context_opt", None)
-    opt["path"]["pretrain_network_backbone_g"] = osp.abspath(backbone)
+    opt["path"]["pretrain_network_backbone_g"] = osp.abspath(
+        backbone or osp.join(PRETRAINED, ARCHS[spec.arch].weights)
+    )
     if b.get("val_freq"):  # learning curve: CLSR and post-cropping on the validation split
         opt["datasets"]["val"] = dict(
             name=f"{VAL_SPLIT[0]}_val", type="LocalSRPairedDataset",
@@ -301,7 +339,7 @@ def ensure_adapter(run: str, args) -> str:
     run = spec_of(run).adapter_of or run
     path = adapter_path(args.work, args.budget, run)
     key = BUDGETS[args.budget]["weights"]
-    exported = osp.join(RESULTS, f"msrresnet_{run}.safetensors")
+    exported = export_path(run)
     full = osp.join(models_dir(args.work, args.budget, run), "net_g_latest.pth")
     if not osp.isfile(path) and not osp.isfile(full) and osp.isfile(exported):
         print(f"[{run}] not trained here: evaluating the committed {exported}")
@@ -404,7 +442,10 @@ def stage_bench(run: str, args) -> None:
     if spec_of(run).gcm or spec_of(run).network:
         net = train_options(run, args.budget, args.data, args.backbone)["network_g"]
         opt = _write_yaml({"network_g": net}, osp.join(out, "network.yml"))
-    cmd = bench_command(run, args.budget, folder, args.backbone, adapter, out, args.bench_images,
+    backbone = train_options(run, args.budget, args.data, args.backbone)["path"][
+        "pretrain_network_backbone_g"
+    ]
+    cmd = bench_command(run, args.budget, folder, backbone, adapter, out, args.bench_images,
                         opt=opt)  # fmt: skip
     _call(cmd, REPO, args.dry_run)
 
@@ -482,7 +523,8 @@ def restore_state(run: str, opt: dict, args) -> None:
         return
     print(f"[{run}] resuming from the committed state of iteration {committed} ({src})")
     if not args.dry_run:
-        run_state.import_run_state(src, exp, opt["network_g"], args.backbone)
+        run_state.import_run_state(src, exp, opt["network_g"],
+                                   opt["path"]["pretrain_network_backbone_g"])  # fmt: skip
 
 
 def stage_save_state(run: str, args) -> None:
@@ -498,10 +540,17 @@ def stage_save_state(run: str, args) -> None:
           f"({size / 1e6:.2f} MB)")  # fmt: skip
 
 
+def export_path(run: str) -> str:
+    """docs/results/<arch>_<run>.safetensors (E1 and W1: edsr_r1, swinir_light_r1)."""
+    spec = spec_of(run)
+    name = run if spec.arch == "msrresnet" else "r" + run[1:]
+    return osp.join(RESULTS, f"{spec.arch}_{name}.safetensors")
+
+
 def stage_export(run: str, args) -> None:
-    """Copy the run's adapter to docs/results/msrresnet_<run>.safetensors."""
+    """Copy the run's adapter to :func:`export_path`."""
     os.makedirs(RESULTS, exist_ok=True)
-    dst = osp.join(RESULTS, f"msrresnet_{run}.safetensors")
+    dst = export_path(run)
     shutil.copyfile(ensure_adapter(run, args), dst)
     print(f"[{run}] -> {dst}")
 
@@ -535,13 +584,18 @@ def collect(args) -> dict:
         if entry["metrics"] or "bench" in entry:  # else: not evaluated here
             out["runs"][run] = entry
     out["seeds"] = {}
-    for ds, files in per_roi.items():
-        if "r1" in files:  # R1 carries the baselines
-            rows = {k: v for k, v in files.items() if k in RUNS and k != "r1"}  # seed 0 only
-            out["breakdown"][ds] = breakdown.breakdown({"r1": files["r1"], **rows}, "r1:post")
-            if any(parse_run(k)[1] for k in files):
-                out["seeds"][ds] = seeds.seed_table(
-                    files, parse_run, contrasts=tuple(CONTROLS.items())
+    for ds, all_files in per_roi.items():
+        for arch, spec in ARCHS.items():  # each backbone against its own post-cropping
+            files = {k: v for k, v in all_files.items() if spec_of(k).arch == arch}
+            ref = spec.reference
+            key = ds if arch == "msrresnet" else f"{ds} ({arch})"
+            if ref not in files:  # the reference run carries the baselines
+                continue
+            rows = {k: v for k, v in files.items() if k in RUNS and k != ref}  # seed 0 only
+            out["breakdown"][key] = breakdown.breakdown({ref: files[ref], **rows}, f"{ref}:post")
+            if any(parse_run(k)[1] for k in files) or len(files) > 1:
+                out["seeds"][key] = seeds.seed_table(
+                    files, parse_run, reference=(ref, POST), contrasts=tuple(CONTROLS.items())
                 )
     return out
 
@@ -691,7 +745,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--backbone",
-        default=osp.join(REPO, "..", "shared", "pretrained", "MSRResNet_x4_291set.pth"),
+        default=None,
+        help="the frozen backbone's BasicSR checkpoint (default: the run's backbone, ARCHS, "
+        "under ../shared/pretrained)",
     )
     ap.add_argument("--work", default=osp.join(REPO, "work", "adapters"))
     ap.add_argument("--sets", nargs="+", default=list(TEST_SETS))

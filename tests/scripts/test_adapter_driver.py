@@ -24,6 +24,7 @@ def _strip(opt):
     opt["network_g"].pop("gcm")
     opt["network_g"].pop("roi_pad")
     opt["network_g"].pop("pim")
+    opt["network_g"].pop("backbone")
     for key in ("lq_size", "roi_size", "roi_placement", "use_rot"):
         opt["datasets"]["train"].pop(key)
     for key in ("freeze", "lr_multipliers", "context_opt"):
@@ -57,6 +58,22 @@ def test_runs_share_everything_but_what_the_table_varies(budget):
         assert (a["network_g"]["context"], c["network_g"]["context"]) == ("image", "window")
         assert a["datasets"] == c["datasets"] and a["train"] == c["train"]
     assert opts["r12"]["train"]["freeze"] == ["base"]
+    # E1 / W1 (and controls) are R1 / R2 on another frozen backbone, with its own weights
+    for arch, (a, c) in (("edsr", ("e1", "e2")), ("swinir_light", ("w1", "w2"))):
+        assert opts[a]["network_g"]["backbone"] == driver.ARCHS[arch].backbone
+        assert opts[a]["network_g"]["backbone"] == opts[c]["network_g"]["backbone"]
+        assert opts[c]["network_g"]["context"] == "window"
+        for x, y in ((a, "r1"), (c, "r2")):
+            assert opts[x]["network_g"]["gcm"] == opts[y]["network_g"]["gcm"]
+            assert (
+                opts[x]["datasets"] == opts[y]["datasets"] and opts[x]["train"] == opts[y]["train"]
+            )
+        default = driver.train_options(a, budget, "/data", None)["path"]
+        assert default["pretrain_network_backbone_g"].endswith(driver.ARCHS[arch].weights)
+    assert opts["r1"]["network_g"]["backbone"]["type"] == "MSRResNet"
+    assert driver.export_path("e1").endswith("edsr_r1.safetensors")
+    assert driver.export_path("w1").endswith("swinir_light_r1.safetensors")
+    assert driver.export_path("r7").endswith("msrresnet_r7.safetensors")
     assert opts["r14"]["datasets"]["train"]["lq_size"] == (80, 120)
     assert opts["r14"]["datasets"]["train"]["use_rot"] is False  # one shape per batch
     r16, r17 = opts["r16"], opts["r17"]
