@@ -656,18 +656,11 @@ def merge_committed(data: dict, committed: dict) -> dict:
     for key in ("runs", "breakdown", "seeds"):
         for name, value in committed.get(key, {}).items():
             data[key].setdefault(name, value)
-    # a seed table recomputed here from fewer runs keeps the committed runs, and the committed
-    # rows / contrasts that cover more seeds than the recomputed ones
+    # a seed table recomputed here from fewer runs (per-ROI files lost with a machine) keeps
+    # the committed runs and per-seed contrasts; the seed-averaged CIs stay those computed
     for ds, table in committed.get("seeds", {}).items():
-        new = data["seeds"][ds]
-        if new is table:
-            continue
-        for run, value in table.get("runs", {}).items():
-            new["runs"].setdefault(run, value)
-        for key in ("rows", "contrasts"):
-            for name, value in table.get(key, {}).items():
-                if len(value["seeds"]) > len(new[key].get(name, {}).get("seeds", ())):
-                    new[key][name] = value
+        if data["seeds"][ds] is not table:
+            data["seeds"][ds] = seeds.merge_tables(data["seeds"][ds], table)
     return data
 
 

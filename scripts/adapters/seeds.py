@@ -86,6 +86,35 @@ def seed_table(
                 contrasts=out_contrasts)  # fmt: skip
 
 
+def merge_tables(new: dict, old: dict) -> dict:
+    """A seed table recomputed from some runs (``new``) plus what an earlier one (``old``) holds
+    of other seeds: runs and per-seed contrasts are united (``new`` wins on a seed both have);
+    each row's mean and spread are recomputed over every seed of the united runs; the
+    seed-averaged CIs over images need every seed's per-image values, so they stay ``new``'s,
+    or ``old``'s where it covers more seeds, with the seeds they cover (``averaged_seeds``)."""
+    out = dict(new, runs={**old.get("runs", {}), **new["runs"]})
+    rows = {}
+    for name in sorted(set(new.get("rows", {})) | set(old.get("rows", {}))):
+        a, b = new.get("rows", {}).get(name), old.get("rows", {}).get(name)
+        best = a if b is None or (a is not None and len(a["seeds"]) >= len(b["seeds"])) else b
+        means = {r["seed"]: r["minus_ref"]["mean"] for r in out["runs"].values()
+                 if r["row"] == name}  # fmt: skip
+        rows[name] = dict(best, seeds=sorted(means), mean=statistics.fmean(means.values()),
+                          spread=statistics.stdev(means.values()) if len(means) > 1 else None,
+                          averaged_seeds=best.get("averaged_seeds", best["seeds"]))  # fmt: skip
+    contrasts = {}
+    for name in sorted(set(new.get("contrasts", {})) | set(old.get("contrasts", {}))):
+        a, b = new.get("contrasts", {}).get(name), old.get("contrasts", {}).get(name)
+        best = a if b is None or (a is not None and len(a["seeds"]) >= len(b["seeds"])) else b
+        per_seed = {str(k): v for k, v in ((b or {}).get("per_seed") or {}).items()}
+        per_seed.update({str(k): v for k, v in ((a or {}).get("per_seed") or {}).items()})
+        contrasts[name] = dict(best, per_seed=dict(sorted(per_seed.items())),
+                               seeds=sorted(int(k) for k in per_seed),
+                               averaged_seeds=best.get("averaged_seeds", best["seeds"]),
+                               )  # fmt: skip
+    return dict(out, rows=rows, contrasts=contrasts)
+
+
 def to_markdown(table: dict) -> str:
     """The seed table as Markdown: runs, rows over seeds, contrasts."""
 
@@ -101,11 +130,15 @@ def to_markdown(table: dict) -> str:
               "|---|---|---:|---:|---|"]  # fmt: skip
     for row, r in table["rows"].items():
         spread = "-" if r["spread"] is None else f"{r['spread']:.4f}"
+        avg = r.get("averaged_seeds", r["seeds"])
+        note = "" if list(avg) == list(r["seeds"]) else f" (seeds {', '.join(map(str, avg))})"
         lines.append(f"| {row} | {', '.join(map(str, r['seeds']))} | {r['mean']:+.4f} | "
-                     f"{spread} | {fmt(r['seed_averaged'])} |")  # fmt: skip
+                     f"{spread} | {fmt(r['seed_averaged'])}{note} |")  # fmt: skip
     for name, c in table["contrasts"].items():
         lines += ["", f"{name}, seed by seed (paired over images):", ""]
         for seed, d in c["per_seed"].items():
             lines.append(f"- seed {seed}: {fmt(d)}")
-        lines.append(f"- seed-averaged ({len(c['seeds'])} seeds): {fmt(c['seed_averaged'])}")
+        avg = c.get("averaged_seeds", c["seeds"])
+        lines.append(f"- seed-averaged (seeds {', '.join(map(str, avg))}): "
+                     f"{fmt(c['seed_averaged'])}")  # fmt: skip
     return "\n".join(lines)

@@ -219,22 +219,35 @@ def test_committed_results_stand_in_for_a_missing_work_folder(tmp_path, monkeypa
     assert driver.run_ids(str(tmp_path / "work"), "cpu_long") == []  # other budgets apart
 
 
-def test_a_recomputed_seed_table_keeps_committed_runs_and_longer_rows():
-    def table(runs, rows):
-        return {"runs": {r: {"seed": 0} for r in runs},
-                "rows": {r: {"seeds": s} for r, s in rows.items()}, "contrasts": {}}  # fmt: skip
+def test_a_recomputed_seed_table_keeps_committed_seeds():
+    def run(row, seed, mean):
+        return {"row": row, "seed": seed, "minus_ref": {"mean": mean}}
 
-    old = {
-        "budget": "cpu",
-        "runs": {},
-        "breakdown": {},
-        "seeds": {"U": table(["r1", "r1s1", "r1s2"], {"r1": [0, 1, 2], "r14": [0]})},
-    }
-    new = {"budget": "cpu", "runs": {}, "breakdown": {},
-           "seeds": {"U": table(["r1", "r14s1"], {"r1": [0], "r14": [1, 2]})}}  # fmt: skip
-    merged = driver.merge_committed(new, old)["seeds"]["U"]
-    assert sorted(merged["runs"]) == ["r1", "r14s1", "r1s1", "r1s2"]
-    assert merged["rows"] == {"r1": {"seeds": [0, 1, 2]}, "r14": {"seeds": [1, 2]}}
+    def contrast(seeds):
+        return {"seeds": seeds, "per_seed": {s: {"mean": s} for s in seeds},
+                "seed_averaged": {"mean": sum(seeds)}}  # fmt: skip
+
+    old = {"runs": {"r14": run("r14", 0, 0.012), "r1": run("r1", 0, 0.5)},
+           "rows": {"r14": {"seeds": [0], "seed_averaged": "old"}},
+           "contrasts": {"r14 - r15": contrast([0])}}  # fmt: skip
+    new = {"runs": {"r14s1": run("r14", 1, 0.008), "r1": run("r1", 0, 0.6)},
+           "rows": {"r14": {"seeds": [1], "seed_averaged": "new"}},
+           "contrasts": {"r14 - r15": contrast([1])}}  # fmt: skip
+    merged = seeds.merge_tables(new, old)
+    assert sorted(merged["runs"]) == ["r1", "r14", "r14s1"]
+    assert merged["runs"]["r1"]["minus_ref"]["mean"] == 0.6  # the recomputed run wins
+    row = merged["rows"]["r14"]
+    assert row["seeds"] == [0, 1] and row["mean"] == pytest.approx(0.010)
+    assert row["spread"] == pytest.approx(0.0028284, abs=1e-6)
+    assert (row["seed_averaged"], row["averaged_seeds"]) == ("new", [1])  # CI: seed 1 only
+    c = merged["contrasts"]["r14 - r15"]
+    assert c["seeds"] == [0, 1] and sorted(c["per_seed"]) == ["0", "1"]
+    assert c["averaged_seeds"] == [1] and c["seed_averaged"] == {"mean": 1}
+    old_wide = dict(old, rows={"r14": {"seeds": [0, 2, 3], "seed_averaged": "old"}})
+    assert seeds.merge_tables(new, old_wide)["rows"]["r14"]["averaged_seeds"] == [0, 2, 3]
+    driver_data = {"budget": "cpu", "runs": {}, "breakdown": {}, "seeds": {"U": new}}
+    merged = driver.merge_committed(driver_data, dict(driver_data, seeds={"U": old}))
+    assert merged["seeds"]["U"]["contrasts"]["r14 - r15"]["seeds"] == [0, 1]
 
 
 def _metrics(paired=None):
