@@ -302,3 +302,38 @@ def test_pim_tiles_by_default_on_large_contexts_only_where_exact(model, image, m
     for bad in ("0", "x", "-3"):
         with pytest.raises(Exception, match="positive integer, 'auto' or 'off'"):
             _pim_tile_arg(bad)
+
+
+@pytest.mark.parametrize("name", ["MSRResNet", "EDSR", "CARN_M", "RCAN", "SwinIR-light"])
+def test_pim_only_where_the_rois_need_it_is_exact(name, monkeypatch):
+    """CLSR's restore runs the PIM over the ROIs' windows grown by its receptive field where
+    that is bounded (else over the image), and gives the whole-image encode's pixels."""
+    from archs.clsr_testing import BACKBONES, GCM
+
+    from clsr_plugin.archs.clsr_arch import CLSR
+    from clsr_plugin.evaluation.methods import CLSR_METHOD, get_method
+    from clsr_plugin.inference.restore import decode_rois
+    from clsr_plugin.inference.tiling import RF_LIMIT, cached_receptive_field
+
+    torch.manual_seed(0)
+    net = CLSR(dict(BACKBONES[name]), roi_pad=2, gcm=GCM).eval()
+    with torch.no_grad():
+        for fuse in [*net.pim.fuse, net.gcm.fuse]:
+            for p in fuse.parameters():
+                p.normal_(0, 0.1)
+    lq = torch.rand(1, 3, 64, 96)
+    rois = torch.tensor([[4, 4, 8, 8], [12, 6, 8, 8], [20, 40, 12, 12]])
+    seen = []
+    encode = net.pim.encode
+    monkeypatch.setattr(net.pim, "encode", lambda x, w: seen.append(x.shape[-2:]) or encode(x, w))
+    with torch.no_grad():
+        out = get_method(CLSR_METHOD).restore(net, lq, rois, 64, True)
+        ref = decode_rois(net, net.encode_context(lq), rois, 64, True)
+    for a, b in zip(out, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    bounded = name in ("MSRResNet", "EDSR", "CARN_M")
+    assert net.pim.local == bounded
+    if name == "SwinIR-light":  # the gradient probe finds a bounded field: not enough
+        assert cached_receptive_field(net.pim) < RF_LIMIT
+    assert (seen[0] != (64, 96)) == bounded  # only the needed region where that is exact
+    assert tuple(seen[1]) == (64, 96)  # the reference: the whole image

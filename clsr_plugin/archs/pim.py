@@ -63,6 +63,12 @@ class ProximityIntegrationModule(nn.Module):
         return self._adapter.pad_multiple
 
     @property
+    def local(self) -> bool:
+        """Whether a crop with a halo of the receptive field gives the same features (the
+        adapter's :attr:`~clsr_plugin.archs.adapters.BackboneAdapter.local`)."""
+        return bool(self._adapter.local)
+
+    @property
     def in_channels(self) -> int:
         """Input image channels."""
         return self._adapter.in_channels

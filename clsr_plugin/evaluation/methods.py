@@ -26,6 +26,7 @@ from clsr_plugin.inference.restore import (  # noqa: F401  (by_size, Restore re-
     by_size,
     decode_rois,
 )
+from clsr_plugin.inference.tiling import encode_context_for_rois
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ def _post(net, lq, rois, roi_batch, share_windows):
 
 
 def _clsr(net, lq, rois, roi_batch, share_windows):
-    return decode_rois(net, net.encode_context(lq), rois, roi_batch, share_windows)
+    cache = encode_context_for_rois(net, lq, rois)  # == encode_context(lq) where decode reads
+    return decode_rois(net, cache, rois, roi_batch, share_windows)
 
 
 register_method(Method(PRE_NOPAD, "Pre-cropping (no pad)", "pre (no pad)", _base_only(0),

@@ -347,8 +347,8 @@ def _pim_tiling(
     if pim_tile is None or model.pim is None:
         return None, None
     auto = pim_tile == "auto"
-    if auto and largest <= DEFAULT_PIM_TILE:
-        return None, None  # one tile anyway: no probe
+    if auto and (largest <= DEFAULT_PIM_TILE or not model.pim.local):
+        return None, None  # one tile anyway, or tiles would not be exact: no probe
     from clsr_plugin.inference.tiling import RF_LIMIT, receptive_field
 
     halo = receptive_field(model.pim)  # measured once, not per window

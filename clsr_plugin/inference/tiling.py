@@ -1,4 +1,4 @@
-"""Tiled PIM: the PIM's per-stage context features computed tile by tile with a halo.
+"""The PIM over parts of the image: tile by tile with a halo, or only where the ROIs need it.
 
 The PIM runs a slim backbone over the whole context; its activations grow with the image.
 :func:`pim_features_tiled` computes the same per-stage features over tiles of ``tile`` LR pixels,
@@ -10,16 +10,22 @@ feature equals the untiled one (up to float summation order). Backbones with glo
 depth (SwinIR) have a receptive field as large as the input: their tiled features approximate
 the untiled ones, better with a larger halo. Tile origins are multiples of the backbone's
 ``pad_multiple`` (SwinIR's window) so the attention windows stay aligned with the full pass.
+
+:func:`encode_context_for_rois` uses the same exactness the other way round: with a bounded
+receptive field it runs the PIM only over the ROIs' base windows grown by it (issue 23: the
+PIM over the whole image was most of one ROI's cost).
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 
 import torch
 from torch import Tensor, nn
 
 from clsr_plugin.archs.clsr_arch import ContextCache
+from clsr_plugin.archs.roi import padded_windows
 
 logger = logging.getLogger("clsr_plugin")
 
@@ -57,6 +63,80 @@ def receptive_field(pim: nn.Module, limit: int = RF_LIMIT) -> int:
     ys, xs = mask.nonzero(as_tuple=True)
     radius = int(max(limit - ys.min(), ys.max() - limit, limit - xs.min(), xs.max() - limit))
     return min(radius, limit)
+
+
+_RF_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cached_receptive_field(pim: nn.Module) -> int:
+    """:func:`receptive_field` of ``pim``, probed once per module (it depends on the
+    architecture only)."""
+    if pim not in _RF_CACHE:
+        _RF_CACHE[pim] = receptive_field(pim)
+    return _RF_CACHE[pim]
+
+
+@torch.no_grad()
+def pim_features_region(
+    pim: nn.Module, lq: Tensor, region: tuple[int, int, int, int], halo: int
+) -> list[Tensor]:
+    """Per-stage PIM features of ``lq`` exact inside ``region`` and zero elsewhere.
+
+    The slim backbone runs on ``region`` = ``(x0, y0, x1, y1)`` grown by ``halo`` (clamped to
+    the image): with ``halo`` at least the PIM's receptive field every feature inside the
+    region equals the whole-image pass (up to float summation order).
+
+    Returns:
+        Per-stage features, each (B, c', H, W).
+    """
+    x0, y0, x1, y1 = region
+    B, _, H, W = lq.shape
+    hx0, hy0, hx1, hy1 = max(0, x0 - halo), max(0, y0 - halo), min(W, x1 + halo), min(H, y1 + halo)
+    feats, _ = pim.encode(lq[:, :, hy0:hy1, hx0:hx1], False)
+    out = []
+    for f in feats:
+        full = f.new_zeros(B, f.shape[1], H, W)
+        full[:, :, y0:y1, x0:x1] = f[:, :, y0 - hy0 : y1 - hy0, x0 - hx0 : x1 - hx0]
+        out.append(full)
+    return out
+
+
+@torch.no_grad()
+def encode_context_for_rois(model: nn.Module, lq: Tensor, rois: Tensor) -> ContextCache:
+    """``model.encode_context(lq)`` with only the PIM work that ``rois`` need, exactly.
+
+    When the PIM is local and its receptive field bounded (convolutional backbones: SRResNet,
+    EDSR, CARN)
+    the PIM runs over the bounding box of the ROIs' base windows grown by that field, and
+    every feature the decode reads equals the whole-image pass (up to float summation
+    order); shared windows (:func:`clsr_plugin.inference.rois.shared_windows`) lie inside that
+    box too. Otherwise (RCAN's global channel attention, SwinIR) and where the box is the
+    image, it is the whole-image encode.
+
+    Args:
+        model: a CLSR in eval mode.
+        lq: (1, in, H, W) image.
+        rois: (n, 4) boxes ``(x, y, w, h)`` (any sizes).
+    """
+    H, W = int(lq.shape[-2]), int(lq.shape[-1])
+    if model.pim is None or model.context != "image" or rois.shape[0] == 0:
+        return model.encode_context(lq)
+    # the gradient probe can miss a global operation (a dead ReLU before RCAN's channel
+    # attention) and windowed attention is not exact on a crop: the adapter says which are local
+    halo = cached_receptive_field(model.pim) if model.pim.local else RF_LIMIT
+    if halo >= RF_LIMIT:
+        return model.encode_context(lq)
+    windows = padded_windows(rois.cpu().long(), int(model.roi_pad), H, W)
+    x0, y0 = (int(v) for v in windows[:, :2].min(0).values)
+    x1, y1 = (int(v) for v in (windows[:, :2] + windows[:, 2:]).max(0).values)
+    if (max(0, x0 - halo), max(0, y0 - halo), min(W, x1 + halo), min(H, y1 + halo)) == (
+        0, 0, W, H,
+    ):  # fmt: skip
+        return model.encode_context(lq)
+    region = (x0, y0, x1, y1)
+    return model.encode_context(
+        lq, pim_features=lambda pim, x: pim_features_region(pim, x, region, halo)
+    )
 
 
 @torch.no_grad()

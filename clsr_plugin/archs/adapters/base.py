@@ -81,6 +81,10 @@ class BackboneAdapter(ABC):
     types: tuple[str, ...] = ()
     #: constructor key of the channel width.
     width_key: str = "num_feat"
+    #: every feature depends only on a bounded neighbourhood at fixed positions (convolutions
+    #: only), so a crop with a halo of the receptive field computes the same features; False
+    #: for global operations (RCAN's channel attention) and moving windows (SwinIR)
+    local: bool = True
     #: LR pixels of last-stage features the tail needs around an output pixel (its receptive
     #: field, rounded up), or None (unknown: the tail always runs on the whole input). With
     #: it, :meth:`run` crops features and the state to the wanted boxes plus this margin

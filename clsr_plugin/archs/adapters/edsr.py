@@ -59,6 +59,7 @@ class RCANAdapter(EDSRAdapter):
     """
 
     types = ("RCAN",)
+    local = False  # channel attention pools over the whole input
     max_stages = None
 
     @classmethod

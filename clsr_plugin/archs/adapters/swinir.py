@@ -47,6 +47,7 @@ class SwinIRAdapter(BackboneAdapter):
 
     types = ("SwinIR",)
     width_key = "embed_dim"
+    local = False  # attention windows move with a crop's origin; the cyclic shift wraps
 
     def __init__(self, net: nn.Module) -> None:
         if net.upsampler not in _UPSAMPLERS:
