@@ -349,9 +349,9 @@ def _pim_tiling(
     auto = pim_tile == "auto"
     if auto and (largest <= DEFAULT_PIM_TILE or not model.pim.local):
         return None, None  # one tile anyway, or tiles would not be exact: no probe
-    from clsr_plugin.inference.tiling import RF_LIMIT, receptive_field
+    from clsr_plugin.inference.tiling import RF_LIMIT, cached_receptive_field
 
-    halo = receptive_field(model.pim)  # measured once, not per window
+    halo = cached_receptive_field(model.pim)  # probed once per model, not per image
     if auto:
         return (DEFAULT_PIM_TILE, halo) if halo < RF_LIMIT else (None, None)
     return int(pim_tile), halo

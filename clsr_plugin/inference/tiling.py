@@ -76,6 +76,28 @@ def cached_receptive_field(pim: nn.Module) -> int:
     return _RF_CACHE[pim]
 
 
+def _grown(box: tuple[int, int, int, int], halo: int, H: int, W: int) -> tuple[int, ...]:
+    """``(x0, y0, x1, y1)`` grown by ``halo`` on every side, clamped to an H x W image."""
+    x0, y0, x1, y1 = box
+    return max(0, x0 - halo), max(0, y0 - halo), min(W, x1 + halo), min(H, y1 + halo)
+
+
+def _encode_box(
+    pim: nn.Module, lq: Tensor, box: tuple[int, int, int, int], halo: int, out: list[Tensor] | None
+) -> list[Tensor]:
+    """Run the PIM on ``box`` = ``(x0, y0, x1, y1)`` grown by ``halo`` and write its per-stage
+    features inside ``box`` into ``out`` (full-size (B, c', H, W) tensors, zeros when None)."""
+    x0, y0, x1, y1 = box
+    B, _, H, W = lq.shape
+    hx0, hy0, hx1, hy1 = _grown(box, halo, H, W)
+    feats, _ = pim.encode(lq[:, :, hy0:hy1, hx0:hx1], False)
+    if out is None:
+        out = [f.new_zeros(B, f.shape[1], H, W) for f in feats]
+    for o, f in zip(out, feats):
+        o[:, :, y0:y1, x0:x1] = f[:, :, y0 - hy0 : y1 - hy0, x0 - hx0 : x1 - hx0]
+    return out
+
+
 @torch.no_grad()
 def pim_features_region(
     pim: nn.Module, lq: Tensor, region: tuple[int, int, int, int], halo: int
@@ -89,16 +111,7 @@ def pim_features_region(
     Returns:
         Per-stage features, each (B, c', H, W).
     """
-    x0, y0, x1, y1 = region
-    B, _, H, W = lq.shape
-    hx0, hy0, hx1, hy1 = max(0, x0 - halo), max(0, y0 - halo), min(W, x1 + halo), min(H, y1 + halo)
-    feats, _ = pim.encode(lq[:, :, hy0:hy1, hx0:hx1], False)
-    out = []
-    for f in feats:
-        full = f.new_zeros(B, f.shape[1], H, W)
-        full[:, :, y0:y1, x0:x1] = f[:, :, y0 - hy0 : y1 - hy0, x0 - hx0 : x1 - hx0]
-        out.append(full)
-    return out
+    return _encode_box(pim, lq, region, halo, None)
 
 
 @torch.no_grad()
@@ -129,11 +142,9 @@ def encode_context_for_rois(model: nn.Module, lq: Tensor, rois: Tensor) -> Conte
     windows = padded_windows(rois.cpu().long(), int(model.roi_pad), H, W)
     x0, y0 = (int(v) for v in windows[:, :2].min(0).values)
     x1, y1 = (int(v) for v in (windows[:, :2] + windows[:, 2:]).max(0).values)
-    if (max(0, x0 - halo), max(0, y0 - halo), min(W, x1 + halo), min(H, y1 + halo)) == (
-        0, 0, W, H,
-    ):  # fmt: skip
-        return model.encode_context(lq)
     region = (x0, y0, x1, y1)
+    if _grown(region, halo, H, W) == (0, 0, W, H):
+        return model.encode_context(lq)
     return model.encode_context(
         lq, pim_features=lambda pim, x: pim_features_region(pim, x, region, halo)
     )
@@ -156,18 +167,11 @@ def pim_features_tiled(pim: nn.Module, lq: Tensor, tile: int, halo: int) -> list
         raise ValueError(f"tile must be >= 1 and halo >= 0, got tile={tile}, halo={halo}")
     m = int(pim.pad_multiple)
     tile, halo = -(-tile // m) * m, -(-halo // m) * m
-    B, _, H, W = lq.shape
+    H, W = lq.shape[-2:]
     out: list[Tensor] | None = None
     for y0 in range(0, H, tile):
         for x0 in range(0, W, tile):
-            y1, x1 = min(H, y0 + tile), min(W, x0 + tile)
-            hy0, hx0 = max(0, y0 - halo), max(0, x0 - halo)
-            hy1, hx1 = min(H, y1 + halo), min(W, x1 + halo)
-            feats, _ = pim.encode(lq[:, :, hy0:hy1, hx0:hx1], False)
-            if out is None:
-                out = [f.new_zeros(B, f.shape[1], H, W) for f in feats]
-            for o, f in zip(out, feats):
-                o[:, :, y0:y1, x0:x1] = f[:, :, y0 - hy0 : y1 - hy0, x0 - hx0 : x1 - hx0]
+            out = _encode_box(pim, lq, (x0, y0, min(W, x0 + tile), min(H, y0 + tile)), halo, out)
     assert out is not None
     return out
 

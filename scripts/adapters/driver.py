@@ -52,7 +52,7 @@ import seeds  # noqa: E402
 
 from clsr_plugin.evaluation.methods import CLSR_METHOD, METHODS, POST  # noqa: E402
 from clsr_plugin.evaluation.paired import LEVEL, pair_key  # noqa: E402
-from clsr_plugin.utils.atomic import write_text  # noqa: E402
+from clsr_plugin.utils.atomic import write_bytes, write_text  # noqa: E402
 from clsr_plugin.utils.options import dump_yaml, load_yaml  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -473,10 +473,8 @@ def archive_results(run: str, args) -> list[str]:
     written = []
     for src in sorted(found):
         out = osp.join(dst, osp.basename(src) + ".gz")
-        with open(src, "rb") as f, open(out + ".tmp", "wb") as raw:
-            with gzip.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0) as g:
-                shutil.copyfileobj(f, g)
-        os.replace(out + ".tmp", out)
+        with open(src, "rb") as f:
+            write_bytes(out, gzip.compress(f.read(), mtime=0))
         written.append(out)
     if written:
         print(f"[{run}] {len(written)} result file(s) -> {dst}")
@@ -593,7 +591,7 @@ def collect(args) -> dict:
                 continue
             rows = {k: v for k, v in files.items() if k in RUNS and k != ref}  # seed 0 only
             out["breakdown"][key] = breakdown.breakdown({ref: files[ref], **rows}, f"{ref}:post")
-            if any(parse_run(k)[1] for k in files) or len(files) > 1:
+            if len(files) > 1:  # the reference and at least one other run or seed
                 out["seeds"][key] = seeds.seed_table(
                     files, parse_run, reference=(ref, POST), contrasts=tuple(CONTROLS.items())
                 )

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import copy
 import functools
+from types import SimpleNamespace
 
 import torch
-from basicsr.archs.swinir_arch import Upsample, window_partition, window_reverse
+from basicsr.archs.swinir_arch import (
+    SwinTransformerBlock,
+    Upsample,
+    window_partition,
+    window_reverse,
+)
 from torch import Tensor, nn
 
 from clsr_plugin.archs.adapters.base import (
@@ -131,15 +137,10 @@ class SwinIRAdapter(BackboneAdapter):
 
 @functools.lru_cache(maxsize=32)
 def _shift_mask(h: int, w: int, window: int, shift: int, device: str) -> Tensor:
-    """BasicSR's ``SwinTransformerBlock.calculate_mask`` (nW, window^2, window^2), 0 / -100."""
-    img_mask = torch.zeros((1, h, w, 1))
-    cuts = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
-    for cnt, (hs, ws) in enumerate((a, b) for a in cuts for b in cuts):
-        img_mask[:, hs, ws, :] = cnt
-    windows = window_partition(img_mask, window).view(-1, window * window)
-    mask = windows.unsqueeze(1) - windows.unsqueeze(2)
-    mask = mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
-    return mask.to(device)
+    """BasicSR's own ``SwinTransformerBlock.calculate_mask`` (it reads only the window and the
+    shift), (nW, window^2, window^2) of 0 / -100, on ``device``."""
+    geometry = SimpleNamespace(window_size=window, shift_size=shift)
+    return SwinTransformerBlock.calculate_mask(geometry, (h, w)).to(device)
 
 
 def shift_mask(blk: nn.Module, size: tuple[int, int], device: torch.device) -> Tensor | None:
