@@ -6,7 +6,9 @@ A BasicSR checkpoint (``net_g_<iter>.pth``) holds the whole network, frozen back
 (``docs/results/state/<run>/``, about 1.5 MB for the MSRResNet adapters):
 
 * ``trainable.safetensors``: the unfrozen entries of ``params`` and ``params_ema``, as
-  ``params/<name>`` and ``params_ema/<name>``;
+  ``params/<name>`` and ``params_ema/<name>``, less the buffers a network derives from its
+  configuration (:data:`DERIVED`: SwinIR's attention masks and relative position indices,
+  14 MB for a SwinIR-light CLSR), which the import takes from the freshly built network;
 * ``training.state``: BasicSR's training state as the run wrote it (optimizers, schedulers,
   epoch, iteration, and :mod:`~clsr_plugin.models.training_state`'s random state);
 * ``state.json``: iteration, frozen prefixes and the SHA-256 of the frozen weights.
@@ -32,6 +34,14 @@ from clsr_plugin.utils.atomic import write_text
 
 TRAINABLE, TRAINING, META = "trainable.safetensors", "training_state.pt", "state.json"
 KEYS = ("params", "params_ema")
+#: last components of buffer names that a network computes from its configuration alone
+#: (BasicSR's SwinIR: ``attn_mask`` of the shifted windows, ``relative_position_index``)
+DERIVED = ("attn_mask", "relative_position_index")
+
+
+def derived(name: str) -> bool:
+    """Whether the state entry ``name`` is a buffer of :data:`DERIVED` (never trained)."""
+    return name.rsplit(".", 1)[-1] in DERIVED
 
 
 def latest_state(experiment: str) -> int | None:
@@ -68,7 +78,7 @@ def export_run_state(experiment: str, out: str, frozen: Sequence[str]) -> dict:
         for key in KEYS
         if key in ckpt
         for name, t in ckpt[key].items()
-        if not under(name, frozen)
+        if not under(name, frozen) and not derived(name)
     }
     os.makedirs(out, exist_ok=True)
     with atomic_path(osp.join(out, TRAINABLE)) as tmp:
@@ -120,7 +130,7 @@ def import_run_state(state_dir: str, experiment: str, network_opt: Mapping, back
         part = {n[len(key) + 1 :]: t for n, t in tensors.items() if n.startswith(key + "/")}
         if not part:
             continue
-        want = {n for n in state if not under(n, frozen)}
+        want = {n for n in state if not under(n, frozen) and not derived(n)}
         if set(part) != want:
             raise ValueError(
                 f"{state_dir}: {key} does not fit the network (missing "

@@ -190,3 +190,46 @@ def test_the_committed_state_files_are_not_ignored_by_git():
     bad = subprocess.run(["git", "check-ignore", "--no-index", "docs/results/state/r1/x.state"],
                          cwd=root, capture_output=True, text=True)  # fmt: skip
     assert bad.stdout.strip()  # the check can fail: a .state file there would be ignored
+
+
+def test_small_state_leaves_out_derived_buffers_and_rebuilds_them(tmp_path):
+    """A SwinIR CLSR's attention masks and position indices (its PIM's are not frozen) are
+    computed from the configuration: the small state leaves them out, the import restores the
+    whole checkpoint bit for bit."""
+    from basicsr.archs import build_network
+    from safetensors.torch import load_file
+
+    from clsr_plugin.archs import load_backbone_weights
+    from clsr_plugin.inference.api import build_clsr
+    from clsr_plugin.models import run_state
+
+    backbone = dict(type="SwinIR", upscale=4, img_size=16, window_size=4, embed_dim=12,
+                    depths=[2], num_heads=[2], mlp_ratio=2, upsampler="pixelshuffledirect")  # fmt: skip
+    network = dict(type="CLSR", backbone=backbone, roi_pad=2, gcm=dict(num_patches=8))
+    ckpt = str(tmp_path / "backbone.pth")
+    torch.save({"params": build_network(dict(backbone)).state_dict()}, ckpt)
+    net = build_clsr(network)
+    load_backbone_weights(net, ckpt, strict=True)
+    frozen = ["base", "gcm.extractor"]
+    with torch.no_grad():  # trained-looking adapters
+        for name, p in net.named_parameters():
+            if not run_state.under(name, frozen):
+                p.add_(torch.randn_like(p))
+    full = {k: {n: t.clone() for n, t in net.state_dict().items()} for k in run_state.KEYS}
+    exp = tmp_path / "exp"
+    (exp / "models").mkdir(parents=True)
+    (exp / "training_states").mkdir()
+    torch.save(full, exp / "models" / "net_g_2.pth")
+    torch.save({"iter": 2}, exp / "training_states" / "2.state")
+    derived = [n for n in full["params"] if run_state.derived(n) and not run_state.under(n, frozen)]
+    assert any(n.endswith("attn_mask") for n in derived)  # the PIM's shifted blocks
+
+    run_state.export_run_state(str(exp), str(tmp_path / "small"), frozen)
+    names = {n.split("/", 1)[1] for n in load_file(tmp_path / "small" / run_state.TRAINABLE)}
+    assert names and not names & set(derived)
+    out = tmp_path / "again"
+    assert run_state.import_run_state(str(tmp_path / "small"), str(out), network, ckpt) == 2
+    again = torch.load(out / "models" / "net_g_2.pth", weights_only=True)
+    for key in run_state.KEYS:
+        assert again[key].keys() == full[key].keys()
+        assert all(torch.equal(again[key][n], full[key][n]) for n in full[key])
