@@ -44,6 +44,7 @@ import os.path as osp
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
@@ -282,6 +283,24 @@ def test_label(dataset: str, roi: int, folder: str | None = None) -> str:
     return f"{osp.basename(osp.normpath(folder)) if folder else dataset}_r{roi}"
 
 
+def carries_baselines(run: str, budget: str) -> bool:
+    """Whether ``run``'s test evaluates the frozen backbone's pre-/post-cropping baselines: once,
+    with seed 0 (the seed changes nothing frozen), in the rows marked ``baselines``; at a budget
+    with a validation split (which trains only the long rows, on other test images) in every
+    seed-0 run, so that each long row can be compared without R1 at that budget."""
+    spec, seed = spec_of(run), parse_run(run)[1]
+    return seed == 0 and (spec.baselines or bool(BUDGETS[budget].get("val_freq")))
+
+
+def reference_run(files: Mapping[str, Mapping], arch: str) -> str | None:
+    """The run whose per-ROI file holds ``arch``'s post-cropping: its reference row, else the
+    first seed-0 run that carries the baselines (:func:`carries_baselines`); None if none."""
+    ref = ARCHS[arch].reference
+    if ref in files:
+        return ref
+    return next((k for k in sorted(files) if POST in files[k]["images"][0]["mse"]), None)
+
+
 def test_options(run: str, budget: str, data: str, backbone: str, dataset: str, roi: int,
                  adapter: str, folder: str | None = None) -> dict:  # fmt: skip
     """The clsr-test options of one (run, dataset, ROI size): whole LR image as context."""
@@ -311,8 +330,7 @@ def test_options(run: str, budget: str, data: str, backbone: str, dataset: str, 
         },
         "val": {
             "save_img": False,
-            # the frozen backbone's baselines once, with seed 0 (the seed changes nothing frozen)
-            "baselines": spec.baselines and parse_run(run)[1] == 0,
+            "baselines": carries_baselines(run, budget),
             "flops": True,
             "pbar": True,
             "per_roi": True,
@@ -585,9 +603,9 @@ def collect(args) -> dict:
     for ds, all_files in per_roi.items():
         for arch, spec in ARCHS.items():  # each backbone against its own post-cropping
             files = {k: v for k, v in all_files.items() if spec_of(k).arch == arch}
-            ref = spec.reference
+            ref = reference_run(files, arch)
             key = ds if arch == "msrresnet" else f"{ds} ({arch})"
-            if ref not in files:  # the reference run carries the baselines
+            if ref is None:  # no run of this backbone carries the baselines
                 continue
             rows = {k: v for k, v in files.items() if k in RUNS and k != ref}  # seed 0 only
             out["breakdown"][key] = breakdown.breakdown({ref: files[ref], **rows}, f"{ref}:post")

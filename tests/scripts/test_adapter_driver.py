@@ -343,3 +343,21 @@ def test_long_budget_validates_on_a_split_it_never_evaluates(tmp_path):
     md = driver.curve_markdown(curve)
     assert "| 200 | 23.4000 | +0.0100 dB [95% CI -0.0020, +0.0200]" in md and "| 400 |" in md
     assert driver.learning_curve(str(tmp_path)) == []
+
+
+def test_long_rows_carry_their_own_baselines_and_reference():
+    """At the long budget (other test images than R1's) every seed-0 row evaluates post, and
+    the seed table takes it from the first such run when R1 was not run at that budget."""
+    args = ("/d", "/bb.pth", "Urban100_dev", 24, "/a.safetensors")
+    assert driver.test_options("r14", "cpu_long", *args)["val"]["baselines"]
+    assert driver.test_options("r15", "cpu_long", *args)["val"]["baselines"]
+    assert not driver.test_options("r14s1", "cpu_long", *args)["val"]["baselines"]
+    assert not driver.test_options("r14", "cpu", *args)["val"]["baselines"]
+
+    def rois(methods):
+        return {"images": [{"image": "a", "mse": {m: [1.0] for m in methods}}]}
+
+    files = {"r15": rois(["clsr", "post"]), "r14": rois(["clsr", "post"]), "r14s1": rois(["clsr"])}
+    assert driver.reference_run(files, "msrresnet") == "r14"
+    assert driver.reference_run({"r1": rois(["clsr", "post"]), **files}, "msrresnet") == "r1"
+    assert driver.reference_run({"r14s1": rois(["clsr"])}, "msrresnet") is None
