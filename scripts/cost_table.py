@@ -9,7 +9,10 @@ and time of every shipped backbone's default CLSR.
 
 ``--backbones`` (shipped test options: srresnet, edsr, carn, rcan, swinir_light, swinir, or
 ``all``) prints, per backbone and size, GFLOPs per ROI of pre_pad, post and CLSR for 1, 10 and
-100 ROIs (``--counts``; CLSR's context work shared by the image's ROIs), CLSR's parts (base
+100 random ROIs (``--counts``), counted on the call as it runs (``Method.run_macs``: CLSR's
+shared windows and its PIM only where the ROIs need it; the JSON also keeps
+``gflops_roi_by_roi``, the model of ROI-by-ROI decoding with a whole-image context), CLSR's
+parts (base
 window with its fusions, GCM attention, G, PIM) and with ``--time`` the wall-clock of each part
 and of each method for those ROI counts (post: one whole-image pass, no warm-up, shared by
 every count; random weights with non-zero fusions: time does not depend on the values; ROIs
@@ -80,13 +83,15 @@ def backbone_row(name: str, h: int, w: int, roi: int, counts: list[int], timed: 
                            attention=gflops(f["clsr_decode_gcm"]),
                            g=gflops(f["clsr_context_gcm"]), pim=gflops(f["clsr_context_pim"])),
                per_roi={})  # fmt: skip
-    for n in counts:
-        row["per_roi"][n] = {m: dict(gflops=gflops(get_method(m).macs_per_roi(f, n)))
+    lq = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1))
+    for n in counts:  # the plan each call takes (shared windows, PIM region), counted as run
+        rois = random_rois(h, w, roi, n, seed=n)
+        row["per_roi"][n] = {m: dict(gflops=gflops(get_method(m).run_macs(net, lq, rois)) / n,
+                                     gflops_roi_by_roi=gflops(get_method(m).macs_per_roi(f, n)))
                              for m in TIMED}  # fmt: skip
     if not timed:
         return row
     cpu = torch.device("cpu")
-    lq = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1))
     one = random_rois(h, w, roi, 1)
 
     def ms(fn) -> float:

@@ -210,7 +210,7 @@ def bench_dataset(model, folder: str, roi: int, settings: BenchSettings, device,
                 "clsr_context_pim"]  # fmt: skip
         out["clsr_gflops_split"] = {k: gflops(np.mean([f[k] for f in split])) for k in keys}
     timed = images[: max(1, settings.timing_images)]
-    out["multi_roi"] = multi_roi(model, timed, roi, settings, device, flops_cache)
+    out["multi_roi"] = multi_roi(model, timed, roi, settings, device)
     out["context_window"] = context_tradeoff(model, images, roi, settings, device)
     return out
 
@@ -234,11 +234,10 @@ def _timed(
     return run_method(model, method, lq, boxes, settings.batch, _shares(method, settings))
 
 
-def multi_roi(
-    model, images, roi: int, settings: BenchSettings, device, flops_cache: dict
-) -> list[dict]:
+def multi_roi(model, images, roi: int, settings: BenchSettings, device) -> list[dict]:
     """Time/memory/FLOPs and PSNR (pooled per image) of n random ROIs of one image for n in
-    ``--multi-roi``; CLSR's PSNR also ROI by ROI when its timed run shares windows."""
+    ``--multi-roi`` (FLOPs of the timed call's plan: :meth:`Method.run_macs`); CLSR's PSNR
+    also ROI by ROI when its timed run shares windows."""
     rows = []
     scale = int(model.scale)
     for n in settings.multi_roi:
@@ -259,9 +258,10 @@ def multi_roi(
                     add_rois(alone, [tensor_to_image(t) for t in sr], gt)
                 if r["peak_mem_mb"] is not None:
                     mem.append(r["peak_mem_mb"])
-                if not settings.no_flops:
-                    f = _flops_for(model, flops_cache, (H, W), roi)
-                    fl.append(gflops(_method_gmacs(f, m, True, n)))
+                if not settings.no_flops:  # the plan the timed call runs, counted as it runs
+                    macs = get_method(m).run_macs(model, lq, boxes, settings.batch,
+                                                  _shares(m, settings))  # fmt: skip
+                    fl.append(gflops(macs) / n)
             rows.append(dict(n_rois=n, method=m, ms_total=float(np.mean(ms)),
                              ms_per_roi=float(np.mean(ms)) / n,
                              peak_mem_mb=float(np.mean(mem)) if mem else None,

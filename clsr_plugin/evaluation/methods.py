@@ -26,7 +26,7 @@ from clsr_plugin.inference.restore import (  # noqa: F401  (by_size, Restore re-
     by_size,
     decode_rois,
 )
-from clsr_plugin.inference.tiling import encode_context_for_rois
+from clsr_plugin.inference.tiling import cached_receptive_field, encode_context_for_rois
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,28 @@ class Method:
             raise ValueError(f"n_rois must be >= 1, got {n_rois}")
         shared = macs[self.image_work] / n_rois if self.image_work else 0.0
         return (macs[self.roi_work] if self.roi_work else 0.0) + shared
+
+    def run_macs(
+        self, net, lq: torch.Tensor, rois: torch.Tensor, roi_batch: int = 64,
+        share_windows: bool = True,
+    ) -> int:  # fmt: skip
+        """MACs of one :attr:`restore` call on these ROIs as it runs, whatever plan it takes
+        (shared base windows, the PIM only over the region the ROIs need), counted by
+        :func:`~clsr_plugin.evaluation.macs.count_macs`; :meth:`macs_per_roi` is the model of
+        ROI-by-ROI decoding with a whole-image context instead.
+
+        Args:
+            net: a CLSR in eval mode.
+            lq: (1, in, H, W) image.
+            rois: (n, 4) boxes ``(x, y, w, h)``.
+        """
+        from clsr_plugin.evaluation.macs import count_macs
+
+        if net.pim is not None and net.pim.local:
+            cached_receptive_field(net.pim)  # its gradient probe cannot run inside the trace
+        return count_macs(
+            lambda x: tuple(self.restore(net, x, rois, roi_batch, share_windows)), (lq,), owner=net
+        )
 
 
 METHODS: dict[str, Method] = {}

@@ -305,7 +305,6 @@ def test_options(run: str, budget: str, data: str, backbone: str, dataset: str, 
                  adapter: str, folder: str | None = None) -> dict:  # fmt: skip
     """The clsr-test options of one (run, dataset, ROI size): whole LR image as context."""
     train = train_options(run, budget, data, backbone)
-    spec = spec_of(run)
     label = test_label(dataset, roi, folder)
     return {
         "name": f"{train['name']}_{label}",
@@ -601,7 +600,7 @@ def collect(args) -> dict:
             out["runs"][run] = entry
     out["seeds"] = {}
     for ds, all_files in per_roi.items():
-        for arch, spec in ARCHS.items():  # each backbone against its own post-cropping
+        for arch in ARCHS:  # each backbone against its own post-cropping
             files = {k: v for k, v in all_files.items() if spec_of(k).arch == arch}
             ref = reference_run(files, arch)
             key = ds if arch == "msrresnet" else f"{ds} ({arch})"

@@ -153,3 +153,23 @@ def test_count_macs_leaves_the_owner_in_its_mode(training):
     macs = count_macs(lambda x: net(x) * 2, (torch.zeros(1, 3, 5, 5),), owner=net)
     assert macs == 3 * 4 * 9 * 25
     assert net.training is training
+
+
+def test_run_macs_counts_the_plan_that_runs():
+    """``Method.run_macs`` counts the restore call as it runs: the baselines as the cost model
+    has them; CLSR's one ROI as the model where its PIM needs the whole image, less where the
+    PIM runs only over the region the ROI needs (a local backbone on a large image)."""
+    model = tiny_clsr()
+    clsr, post, pre = (get_method(m) for m in ("clsr", "post", "pre_pad"))
+    lq = torch.rand(1, 3, 40, 56)
+    whole = clsr_macs(model, (40, 56), (36, 52))  # a ROI whose PIM region is the image
+    centre = torch.tensor([[2, 2, 52, 36]])
+    assert clsr.run_macs(model, lq, centre) == clsr.macs_per_roi(whole)
+    assert post.run_macs(model, lq, centre) == whole["post"]
+    small = clsr_macs(model, (40, 56), (12, 12))
+    two = torch.tensor([[20, 14, 12, 12], [24, 14, 12, 12]])
+    assert pre.run_macs(model, lq, two, share_windows=False) == 2 * small["pre_pad"]
+    big = torch.rand(1, 3, 96, 128)
+    corner = torch.tensor([[4, 4, 12, 12]])
+    model_cost = clsr.macs_per_roi(clsr_macs(model, (96, 128), (12, 12)))
+    assert clsr.run_macs(model, big, corner) < model_cost

@@ -204,7 +204,8 @@ def test_small_state_leaves_out_derived_buffers_and_rebuilds_them(tmp_path):
     from clsr_plugin.models import run_state
 
     backbone = dict(type="SwinIR", upscale=4, img_size=16, window_size=4, embed_dim=12,
-                    depths=[2], num_heads=[2], mlp_ratio=2, upsampler="pixelshuffledirect")  # fmt: skip
+                    depths=[2], num_heads=[2], mlp_ratio=2,
+                    upsampler="pixelshuffledirect")  # fmt: skip
     network = dict(type="CLSR", backbone=backbone, roi_pad=2, gcm=dict(num_patches=8))
     ckpt = str(tmp_path / "backbone.pth")
     torch.save({"params": build_network(dict(backbone)).state_dict()}, ckpt)
