@@ -82,6 +82,8 @@ class Run:
     adapter_of: str | None = None
     freeze: tuple[str, ...] | None = None  # train.freeze (None: the base options')
     lr_multipliers: dict = field(default_factory=dict)  # train.lr_multipliers
+    #: the committed adapter's name under docs/results (None: ``<arch>_<run>``)
+    export_as: str | None = None
     arch: str = "msrresnet"  # the frozen backbone: a key of ARCHS
 
 
@@ -124,8 +126,9 @@ RUNS: dict[str, Run] = {
     "r6": Run("R6: R1 with GCM k = 64 topk patches (16 nearest)",
               gcm={"num_patches": 64, "selection": "topk"}),
     # cost (issue 14): a smaller base window; with baselines, so pre-cropping is padded alike
-    "r7": Run("R7: R5 with roi_pad 4", gcm={"num_patches": 64}, network={"roi_pad": 4},
-              baselines=True),
+    "r7": Run("R7: R5 with roi_pad 4 (the default CLSR configuration)",
+              gcm={"num_patches": 64}, network={"roi_pad": 4}, baselines=True,
+              export_as="msrresnet_default"),
     "r8": Run("R8: R5 with roi_pad 0 (the bare ROI, the paper's pre-cropping window)",
               gcm={"num_patches": 64}, network={"roi_pad": 0}, baselines=True),
     "r9": Run("R9: roi_pad 2 with GCM k = 32 (at or below the paper's GFLOPs on BSD100)",
@@ -556,8 +559,11 @@ def stage_save_state(run: str, args) -> None:
 
 
 def export_path(run: str) -> str:
-    """docs/results/<arch>_<run>.safetensors (E1 and W1: edsr_r1, swinir_light_r1)."""
+    """docs/results/<arch>_<run>.safetensors (E1 and W1: edsr_r1, swinir_light_r1; R7:
+    msrresnet_default)."""
     spec = spec_of(run)
+    if spec.export_as and parse_run(run)[1] == 0:
+        return osp.join(RESULTS, f"{spec.export_as}.safetensors")
     name = run if spec.arch == "msrresnet" else "r" + run[1:]
     return osp.join(RESULTS, f"{spec.arch}_{name}.safetensors")
 

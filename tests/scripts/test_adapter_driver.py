@@ -73,7 +73,8 @@ def test_runs_share_everything_but_what_the_table_varies(budget):
     assert opts["r1"]["network_g"]["backbone"]["type"] == "MSRResNet"
     assert driver.export_path("e1").endswith("edsr_r1.safetensors")
     assert driver.export_path("w1").endswith("swinir_light_r1.safetensors")
-    assert driver.export_path("r7").endswith("msrresnet_r7.safetensors")
+    assert driver.export_path("r7").endswith("msrresnet_default.safetensors")  # the default
+    assert driver.export_path("r7s1").endswith("msrresnet_r7s1.safetensors")
     assert opts["r14"]["datasets"]["train"]["lq_size"] == (80, 120)
     assert opts["r14"]["datasets"]["train"]["use_rot"] is False  # one shape per batch
     r16, r17 = opts["r16"], opts["r17"]
