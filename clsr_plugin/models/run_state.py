@@ -9,13 +9,16 @@ A BasicSR checkpoint (``net_g_<iter>.pth``) holds the whole network, frozen back
   ``params/<name>`` and ``params_ema/<name>``, less the buffers a network derives from its
   configuration (:data:`DERIVED`: SwinIR's attention masks and relative position indices,
   14 MB for a SwinIR-light CLSR), which the import takes from the freshly built network;
-* ``training.state``: BasicSR's training state as the run wrote it (optimizers, schedulers,
+* ``training_state.pt``: BasicSR's training state as the run wrote it (optimizers, schedulers,
   epoch, iteration, and :mod:`~clsr_plugin.models.training_state`'s random state);
-* ``state.json``: iteration, frozen prefixes and the SHA-256 of the frozen weights.
+* ``state.json``: iteration, frozen prefixes and the SHA-256 of the frozen weights;
+* ``metrics_history_<dataset>.json``: the run's validations so far (its learning curve), when
+  it validates.
 
 :func:`import_run_state` rebuilds ``models/net_g_<iter>.pth`` (the backbone checkpoint's frozen
-weights plus the trainable ones) and ``training_states/<iter>.state`` in an experiment folder,
-so that ``clsr-train --auto_resume`` continues the run: exactly, when the state was saved at an
+weights plus the trainable ones) and ``training_states/<iter>.state`` in an experiment folder
+and puts the validation histories back, so that ``clsr-train --auto_resume`` continues the
+run and its learning curve: exactly, when the state was saved at an
 epoch end (tests/models/test_exact_resume.py).
 """
 
@@ -33,6 +36,7 @@ from clsr_plugin.inference.adapter_file import frozen_weights_hash, under
 from clsr_plugin.utils.atomic import write_text
 
 TRAINABLE, TRAINING, META = "trainable.safetensors", "training_state.pt", "state.json"
+HISTORY = "metrics_history_"
 KEYS = ("params", "params_ema")
 #: last components of buffer names that a network computes from its configuration alone
 #: (BasicSR's SwinIR: ``attn_mask`` of the shifted windows, ``relative_position_index``)
@@ -42,6 +46,22 @@ DERIVED = ("attn_mask", "relative_position_index")
 def derived(name: str) -> bool:
     """Whether the state entry ``name`` is a buffer of :data:`DERIVED` (never trained)."""
     return name.rsplit(".", 1)[-1] in DERIVED
+
+
+def _histories(folder: str) -> list[str]:
+    """The validation histories (``metrics_history_<dataset>.json``) in ``folder``."""
+    if not osp.isdir(folder):
+        return []
+    return sorted(n for n in os.listdir(folder) if n.startswith(HISTORY) and n.endswith(".json"))
+
+
+def _copy_histories(src: str, dst: str, upto: int) -> None:
+    """Copy the histories of ``src`` into ``dst``, keeping the validations at or before ``upto``
+    (a resumed run appends the later ones again)."""
+    for name in _histories(src):
+        with open(osp.join(src, name)) as f:
+            history = [h for h in json.load(f) if h["iter"] <= upto]
+        write_text(osp.join(dst, name), json.dumps(history, indent=2))
 
 
 def latest_state(experiment: str) -> int | None:
@@ -89,6 +109,7 @@ def export_run_state(experiment: str, out: str, frozen: Sequence[str]) -> dict:
         iter=it, frozen=list(frozen), frozen_sha256=frozen_weights_hash(ckpt["params"], frozen)
     )
     write_text(osp.join(out, META), json.dumps(meta, indent=2) + "\n")
+    _copy_histories(experiment, out, it)
     return meta
 
 
@@ -143,4 +164,5 @@ def import_run_state(state_dir: str, experiment: str, network_opt: Mapping, back
     atomic_torch_save(full, osp.join(models, f"net_g_{it}.pth"))
     with atomic_path(osp.join(states, f"{it}.state")) as tmp:
         shutil.copyfile(osp.join(state_dir, TRAINING), tmp)
+    _copy_histories(state_dir, experiment, it)
     return it

@@ -594,8 +594,8 @@ def collect(args) -> dict:
             else:
                 r = read_json(path)
                 per_roi.setdefault(r["dataset"], {})[run] = r
-        curve = learning_curve(osp.dirname(models_dir(args.work, args.budget, run)),
-                               archive_dir(run, args.budget))  # fmt: skip
+        exp = osp.dirname(models_dir(args.work, args.budget, run))
+        curve = learning_curve(exp, archive_dir(run, args.budget), state_dir(run, args.budget))
         if curve:
             entry["curve"] = curve
         bench = osp.join(rdir, "bench", "bench.json")
@@ -621,15 +621,18 @@ def collect(args) -> dict:
     return out
 
 
-def learning_curve(experiment: str, committed: str | None = None) -> list[dict]:
+def learning_curve(experiment: str, committed: str | None = None,
+                   state: str | None = None) -> list[dict]:  # fmt: skip
     """Per validation of a run on :data:`VAL_SPLIT`: the iteration, the CLSR's PSNR per image
     and its paired difference to post-cropping per image (``[]`` without validations). Read
-    from the experiment folder, else from ``committed`` (the run's :func:`archive_dir`)."""
+    from the experiment folder, else from ``committed`` (the run's :func:`archive_dir`), else
+    from ``state`` (its committed training state, :func:`state_dir`: an unfinished run)."""
     name = f"metrics_history_{VAL_SPLIT[0]}_val.json"
-    path = osp.join(experiment, name)
-    if not osp.isfile(path) and committed is not None:
-        path = osp.join(committed, name + ".gz")
-    if not osp.isfile(path):
+    candidates = [osp.join(experiment, name)]
+    candidates += [osp.join(committed, name + ".gz")] if committed else []
+    candidates += [osp.join(state, name)] if state else []
+    path = next((p for p in candidates if osp.isfile(p)), None)
+    if path is None:
         return []
     history = read_json(path)
     return [dict(iter=h["iter"], psnr_img=h.get("clsr/psnr_img"),

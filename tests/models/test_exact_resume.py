@@ -1,5 +1,6 @@
 """Exact resume: N + M iterations in two pieces equal N + M in one, bit for bit on the CPU."""
 
+import json
 import os
 import os.path as osp
 import random
@@ -161,9 +162,18 @@ def test_small_state_continues_in_a_fresh_folder(tmp_path, monkeypatch, data):
     )
     assert run_state.import_run_state(small, osp.join(three, "experiments/exact"),
                                       opt["network_g"], ckpt) == STOP_AFTER  # fmt: skip
+    history = f"{run_state.HISTORY}synth_val.json"
+    with open(osp.join(small, history)) as f:  # the learning curve so far travels with it
+        assert [h["iter"] for h in json.load(f)] == [2, 4]
     _train(monkeypatch, three, opt)
     for a, b in zip(_final(one), _final(three)):
         assert _equal(a, b)
+
+    def curve(root):
+        with open(osp.join(root, "experiments/exact", history)) as f:
+            return [(h["iter"], h["clsr/psnr_img"]) for h in json.load(f)]
+
+    assert curve(three) == curve(one) and len(curve(one)) >= TOTAL // 2
     # another backbone is refused
     other = str(tmp_path / "other.pth")
     torch.save({"params": build_network(dict(backbone)).state_dict()}, other)
@@ -183,7 +193,7 @@ def test_the_committed_state_files_are_not_ignored_by_git():
     if shutil.which("git") is None or not osp.isdir(osp.join(root, ".git")):
         pytest.skip("not a git checkout")
     paths = [f"docs/results/state/r1/{n}" for n in (run_state.TRAINABLE, run_state.TRAINING,
-                                                    run_state.META)]  # fmt: skip
+             run_state.META, f"{run_state.HISTORY}Urban100_dev_val.json")]  # fmt: skip
     out = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=root,
                          capture_output=True, text=True)  # fmt: skip
     assert out.stdout.split() == [], f"ignored by .gitignore: {out.stdout.split()}"

@@ -344,6 +344,13 @@ def test_long_budget_validates_on_a_split_it_never_evaluates(tmp_path):
     md = driver.curve_markdown(curve)
     assert "| 200 | 23.4000 | +0.0100 dB [95% CI -0.0020, +0.0200]" in md and "| 400 |" in md
     assert driver.learning_curve(str(tmp_path)) == []
+    # an unfinished run on a fresh clone: the curve committed with its training state
+    state = tmp_path / "state"
+    state.mkdir()
+    (exp / "metrics_history_Urban100_dev_val.json").rename(
+        state / "metrics_history_Urban100_dev_val.json"
+    )
+    assert driver.learning_curve(str(exp), str(tmp_path / "none"), str(state)) == curve
 
 
 def test_long_rows_carry_their_own_baselines_and_reference():
