@@ -602,7 +602,7 @@ def collect(args) -> dict:
         if osp.isfile(bench):
             with open(bench) as f:
                 entry["bench"] = json.load(f)
-        if entry["metrics"] or "bench" in entry:  # else: not evaluated here
+        if entry["metrics"] or "bench" in entry or curve:  # else: neither evaluated nor validated
             out["runs"][run] = entry
     out["seeds"] = {}
     for ds, all_files in per_roi.items():
@@ -655,14 +655,16 @@ def curve_markdown(curve: list[dict]) -> str:
 
 
 def run_ids(work: str, budget: str) -> list[str]:
-    """The run ids with a folder under ``<work>/<budget>`` or committed results
-    (:func:`archive_dir`), table order, then by seed."""
+    """The run ids with a folder under ``<work>/<budget>``, committed results
+    (:func:`archive_dir`) or a committed training state (:func:`state_dir`), table order, then
+    by seed."""
     root = osp.join(work, budget)
     names = set(os.listdir(root)) if osp.isdir(root) else set()
     suffix = "" if budget == "cpu" else f"_{budget}"
-    for name in os.listdir(ARCHIVE) if osp.isdir(ARCHIVE) else []:
-        if name.endswith(suffix) and (suffix or "_" not in name):
-            names.add(name.removesuffix(suffix) if suffix else name)
+    for folder in (ARCHIVE, STATES):
+        for name in os.listdir(folder) if osp.isdir(folder) else []:
+            if name.endswith(suffix) and (suffix or "_" not in name):
+                names.add(name.removesuffix(suffix) if suffix else name)
     found = []
     for name in names:
         try:
@@ -688,11 +690,16 @@ def merge_committed(data: dict, committed: dict) -> dict:
     return data
 
 
+def table_path(budget: str) -> str:
+    """docs/results/adapters.json (the CPU budget) or adapters_<budget>.json."""
+    return osp.join(RESULTS, "adapters.json" if budget == "cpu" else f"adapters_{budget}.json")
+
+
 def stage_table(args) -> None:
-    """Write docs/results/adapters.json (kept entries of runs not here) and print the table."""
+    """Write :func:`table_path` (kept entries of runs not here) and print the table."""
     data = collect(args)
     os.makedirs(RESULTS, exist_ok=True)
-    path = osp.join(RESULTS, "adapters.json")
+    path = table_path(args.budget)
     if osp.isfile(path):
         with open(path) as f:
             data = merge_committed(data, json.load(f))

@@ -369,3 +369,6 @@ def test_long_rows_carry_their_own_baselines_and_reference():
     assert driver.reference_run(files, "msrresnet") == "r14"
     assert driver.reference_run({"r1": rois(["clsr", "post"]), **files}, "msrresnet") == "r1"
     assert driver.reference_run({"r14s1": rois(["clsr"])}, "msrresnet") is None
+    # each budget has its own table: the long one never overwrites the 600-iteration one
+    assert driver.table_path("cpu").endswith("docs/results/adapters.json")
+    assert driver.table_path("cpu_long").endswith("docs/results/adapters_cpu_long.json")
