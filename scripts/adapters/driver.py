@@ -84,6 +84,8 @@ class Run:
     lr_multipliers: dict = field(default_factory=dict)  # train.lr_multipliers
     #: the committed adapter's name under docs/results (None: ``<arch>_<run>``)
     export_as: str | None = None
+    #: the name under docs/results of its long run (``--budget cpu_long``, seed 0)
+    export_long: str | None = None
     arch: str = "msrresnet"  # the frozen backbone: a key of ARCHS
 
 
@@ -139,8 +141,9 @@ RUNS: dict[str, Run] = {
     "r12": Run("R12: R1 with G (the GCM's extractor) trained", freeze=("base",)),
     "r13": Run("R13: no-context control of R12", context="window", freeze=("base",)),
     "r14": Run("R14: R1 with 80x120 LR contexts (a whole landscape BSD200 image)",
-               lq_size=(80, 120)),
-    "r15": Run("R15: no-context control of R14", context="window", lq_size=(80, 120)),
+               lq_size=(80, 120), export_long="msrresnet_best"),
+    "r15": Run("R15: no-context control of R14", context="window", lq_size=(80, 120),
+               export_long="msrresnet_best_control"),
     "r16": Run("R16: R1 with the base branch trained too, at lr x 0.01",
                freeze=("gcm.extractor",), lr_multipliers={"base": 0.01}),
     # the backbone alone (no GCM, no PIM: reported as pre_pad / post of the fine-tuned
@@ -359,7 +362,7 @@ def ensure_adapter(run: str, args) -> str:
     run = spec_of(run).adapter_of or run
     path = adapter_path(args.work, args.budget, run)
     key = BUDGETS[args.budget]["weights"]
-    exported = export_path(run)
+    exported = export_path(run, args.budget)
     full = osp.join(models_dir(args.work, args.budget, run), "net_g_latest.pth")
     if not osp.isfile(path) and not osp.isfile(full) and osp.isfile(exported):
         print(f"[{run}] not trained here: evaluating the committed {exported}")
@@ -558,20 +561,22 @@ def stage_save_state(run: str, args) -> None:
           f"({size / 1e6:.2f} MB)")  # fmt: skip
 
 
-def export_path(run: str) -> str:
-    """docs/results/<arch>_<run>.safetensors (E1 and W1: edsr_r1, swinir_light_r1; R7:
-    msrresnet_default)."""
+def export_path(run: str, budget: str = "cpu") -> str:
+    """docs/results/<arch>_<run>[_<budget>].safetensors (E1 and W1: edsr_r1, swinir_light_r1;
+    R7: msrresnet_default; the long R14 / R15: msrresnet_best, msrresnet_best_control)."""
     spec = spec_of(run)
-    if spec.export_as and parse_run(run)[1] == 0:
-        return osp.join(RESULTS, f"{spec.export_as}.safetensors")
+    name = spec.export_long if budget == "cpu_long" else spec.export_as
+    if name and parse_run(run)[1] == 0:
+        return osp.join(RESULTS, f"{name}.safetensors")
     name = run if spec.arch == "msrresnet" else "r" + run[1:]
-    return osp.join(RESULTS, f"{spec.arch}_{name}.safetensors")
+    suffix = "" if budget == "cpu" else f"_{budget}"
+    return osp.join(RESULTS, f"{spec.arch}_{name}{suffix}.safetensors")
 
 
 def stage_export(run: str, args) -> None:
     """Copy the run's adapter to :func:`export_path`."""
     os.makedirs(RESULTS, exist_ok=True)
-    dst = export_path(run)
+    dst = export_path(run, args.budget)
     shutil.copyfile(ensure_adapter(run, args), dst)
     print(f"[{run}] -> {dst}")
 

@@ -75,6 +75,12 @@ def test_runs_share_everything_but_what_the_table_varies(budget):
     assert driver.export_path("w1").endswith("swinir_light_r1.safetensors")
     assert driver.export_path("r7").endswith("msrresnet_default.safetensors")  # the default
     assert driver.export_path("r7s1").endswith("msrresnet_r7s1.safetensors")
+    # the long run and its control are the published best pair; other long runs keep the budget
+    assert driver.export_path("r14", "cpu_long").endswith("msrresnet_best.safetensors")
+    assert driver.export_path("r15", "cpu_long").endswith("msrresnet_best_control.safetensors")
+    assert driver.export_path("r14").endswith("msrresnet_r14.safetensors")
+    assert driver.export_path("r14s1", "cpu_long").endswith("msrresnet_r14s1_cpu_long.safetensors")
+    assert driver.export_path("r7", "cpu_long").endswith("msrresnet_r7_cpu_long.safetensors")
     assert opts["r14"]["datasets"]["train"]["lq_size"] == (80, 120)
     assert opts["r14"]["datasets"]["train"]["use_rot"] is False  # one shape per batch
     r16, r17 = opts["r16"], opts["r17"]
@@ -197,6 +203,7 @@ def test_table_keeps_committed_runs_this_machine_lacks():
 
 def test_committed_results_stand_in_for_a_missing_work_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(driver, "ARCHIVE", str(tmp_path / "runs"))
+    monkeypatch.setattr(driver, "STATES", str(tmp_path / "state"))  # not the repo's own
     args = driver.build_parser().parse_args(["table", "--work", str(tmp_path / "work")])
     res = tmp_path / "work" / "cpu" / "r14s1" / "results" / "t"
     res.mkdir(parents=True)
