@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 
 from clsr_plugin.evaluation.methods import CLSR_METHOD, UNTRAINED_EQUIVALENT
 from clsr_plugin.evaluation.paired import pair_key
+from clsr_plugin.models.metrics_files import history_name, metrics_name
 from clsr_plugin.utils.atomic import write_bytes, write_text
 
 #: the recipe whose training settings clsr-adapt uses
@@ -453,7 +454,7 @@ def adapt(s: AdaptSettings) -> dict:
     run_with_progress([sys.executable, "-m", "clsr_plugin.train", "-opt", train_yml,
                        "--auto_resume"], out, s.threads, s.iters, "adapt")  # fmt: skip
     exp = osp.join(out, "experiments", EXPERIMENT)
-    with open(osp.join(exp, f"metrics_history_{VAL_NAME}.json")) as f:
+    with open(osp.join(exp, history_name(VAL_NAME))) as f:
         history = validations(json.load(f), s.iters)
     best = best_checkpoint(history)
     adapter = osp.join(out, ADAPTER)
@@ -480,7 +481,7 @@ def adapt(s: AdaptSettings) -> dict:
         shutil.rmtree(results)
     run_with_progress([sys.executable, "-m", "clsr_plugin.test", "-opt", test_yml], out,
                       s.threads, 0, "adapt")  # fmt: skip
-    with open(osp.join(results, f"metrics_{VAL_NAME}.json")) as f:
+    with open(osp.join(results, metrics_name(VAL_NAME))) as f:
         metrics = json.load(f)
     report = dict(
         settings=asdict(s), weights=s.weights, adapter=adapter, val_images=val, train_images=train,

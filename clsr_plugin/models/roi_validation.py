@@ -25,6 +25,7 @@ from clsr_plugin.evaluation.paired import PairedDifference, paired_table
 from clsr_plugin.evaluation.roi_cost import AMORTISED, cost_methods
 from clsr_plugin.evaluation.roi_crops import crop_rois
 from clsr_plugin.evaluation.roi_metrics import PSNR_CAP, RoiMetricAccumulator
+from clsr_plugin.models.metrics_files import history_name, metrics_name
 from clsr_plugin.utils.atomic import write_text
 from clsr_plugin.utils.comparison_sheet import comparison_sheet, textured_rois, tile_psnr
 
@@ -164,16 +165,21 @@ class RoiValidation:
                    "paired": getattr(self, "paired_results", {})}  # fmt: skip
         if self.opt["is_train"] and isinstance(current_iter, int):
             self._append_history(dataset_name, payload)
-        return self._write_json(f"metrics_{dataset_name}.json", payload)
+        return self._write_json(metrics_name(dataset_name), payload)
 
     def _append_history(self, dataset_name: str, payload: dict) -> None:
         """Training: keep every validation in ``metrics_history_<dataset>.json`` (a list by
         iteration; a resumed run replaces the entries at or after its iteration), so the best
-        checkpoint and the learning curve can be read back."""
+        checkpoint and the learning curve can be read back. BasicSR validates once more after
+        its loop, at ``total_iter + 1`` with the weights of ``total_iter``: that entry is kept
+        as ``total_iter``."""
         root = self.opt["path"].get("experiments_root")
         if not root:
             return
-        path = osp.join(root, f"metrics_history_{dataset_name}.json")
+        total = (self.opt.get("train") or {}).get("total_iter")
+        if total and payload["iter"] > total:
+            payload = dict(payload, iter=int(total))
+        path = osp.join(root, history_name(dataset_name))
         history = []
         if osp.isfile(path):
             with open(path) as f:

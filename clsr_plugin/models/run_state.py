@@ -33,10 +33,10 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from clsr_plugin.inference.adapter_file import frozen_weights_hash, under
+from clsr_plugin.models.metrics_files import is_history
 from clsr_plugin.utils.atomic import write_text
 
 TRAINABLE, TRAINING, META = "trainable.safetensors", "training_state.pt", "state.json"
-HISTORY = "metrics_history_"
 KEYS = ("params", "params_ema")
 #: last components of buffer names that a network computes from its configuration alone
 #: (BasicSR's SwinIR: ``attn_mask`` of the shifted windows, ``relative_position_index``)
@@ -52,7 +52,7 @@ def _histories(folder: str) -> list[str]:
     """The validation histories (``metrics_history_<dataset>.json``) in ``folder``."""
     if not osp.isdir(folder):
         return []
-    return sorted(n for n in os.listdir(folder) if n.startswith(HISTORY) and n.endswith(".json"))
+    return sorted(n for n in os.listdir(folder) if is_history(n))
 
 
 def _copy_histories(src: str, dst: str, upto: int) -> None:

@@ -53,6 +53,7 @@ import seeds  # noqa: E402
 
 from clsr_plugin.evaluation.methods import CLSR_METHOD, METHODS, POST  # noqa: E402
 from clsr_plugin.evaluation.paired import LEVEL, pair_key  # noqa: E402
+from clsr_plugin.models.metrics_files import history_name, is_history, metrics_name  # noqa: E402
 from clsr_plugin.utils.atomic import write_bytes, write_text  # noqa: E402
 from clsr_plugin.utils.options import dump_yaml, load_yaml  # noqa: E402
 
@@ -441,7 +442,7 @@ def stage_test(run: str, args) -> None:
             opt = test_options(run, args.budget, args.data, args.backbone, dataset, roi, adapter,
                                folder)  # fmt: skip
             label = test_label(dataset, roi, folder)
-            metrics = osp.join(rdir, "results", opt["name"], f"metrics_{label}.json")
+            metrics = osp.join(rdir, "results", opt["name"], metrics_name(label))
             if osp.isfile(metrics):
                 print(f"[{run}] {dataset} r{roi}: done ({metrics})")
                 continue
@@ -479,7 +480,9 @@ def archive_dir(run: str, budget: str) -> str:
 
 
 def _is_result(name: str) -> bool:
-    return name.endswith(".json") and name.startswith(("metrics_", "rois_"))
+    """A test's metrics or per-ROI file (not a training run's validation history)."""
+    return (name.endswith(".json") and name.startswith(("metrics_", "rois_"))
+            and not is_history(name))  # fmt: skip
 
 
 def archive_results(run: str, args) -> list[str]:
@@ -489,7 +492,7 @@ def archive_results(run: str, args) -> list[str]:
     found = [osp.join(root, n) for root, _, files in os.walk(osp.join(rdir, "results"))
              for n in files if _is_result(n)]  # fmt: skip
     history = osp.join(osp.dirname(models_dir(args.work, args.budget, run)),
-                       f"metrics_history_{VAL_SPLIT[0]}_val.json")  # fmt: skip
+                       history_name(f"{VAL_SPLIT[0]}_val"))  # fmt: skip
     found += [history] if osp.isfile(history) else []
     dst = archive_dir(run, args.budget)
     os.makedirs(dst, exist_ok=True)
@@ -632,7 +635,7 @@ def learning_curve(experiment: str, committed: str | None = None,
     and its paired difference to post-cropping per image (``[]`` without validations). Read
     from the experiment folder, else from ``committed`` (the run's :func:`archive_dir`), else
     from ``state`` (its committed training state, :func:`state_dir`: an unfinished run)."""
-    name = f"metrics_history_{VAL_SPLIT[0]}_val.json"
+    name = history_name(f"{VAL_SPLIT[0]}_val")
     candidates = [osp.join(experiment, name)]
     candidates += [osp.join(committed, name + ".gz")] if committed else []
     candidates += [osp.join(state, name)] if state else []

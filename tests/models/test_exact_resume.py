@@ -15,6 +15,7 @@ from basicsr.train import train_pipeline
 
 from clsr_plugin.models import training_state
 from clsr_plugin.models.localsr_model import LocalSRModel
+from clsr_plugin.models.metrics_files import history_name
 
 TOTAL, STOP_AFTER = 6, 4
 
@@ -162,7 +163,7 @@ def test_small_state_continues_in_a_fresh_folder(tmp_path, monkeypatch, data):
     )
     assert run_state.import_run_state(small, osp.join(three, "experiments/exact"),
                                       opt["network_g"], ckpt) == STOP_AFTER  # fmt: skip
-    history = f"{run_state.HISTORY}synth_val.json"
+    history = history_name("synth_val")
     with open(osp.join(small, history)) as f:  # the learning curve so far travels with it
         assert [h["iter"] for h in json.load(f)] == [2, 4]
     _train(monkeypatch, three, opt)
@@ -193,7 +194,7 @@ def test_the_committed_state_files_are_not_ignored_by_git():
     if shutil.which("git") is None or not osp.isdir(osp.join(root, ".git")):
         pytest.skip("not a git checkout")
     paths = [f"docs/results/state/r1/{n}" for n in (run_state.TRAINABLE, run_state.TRAINING,
-             run_state.META, f"{run_state.HISTORY}Urban100_dev_val.json")]  # fmt: skip
+             run_state.META, history_name("Urban100_dev_val"))]  # fmt: skip
     out = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=root,
                          capture_output=True, text=True)  # fmt: skip
     assert out.stdout.split() == [], f"ignored by .gitignore: {out.stdout.split()}"

@@ -14,6 +14,7 @@ from basicsr.utils import tensor2img
 
 from clsr_plugin.evaluation.roi_crops import crop_rois
 from clsr_plugin.losses.lambda_schedule import LambdaSchedule
+from clsr_plugin.models.metrics_files import history_name
 from clsr_plugin.utils.comparison_sheet import BOX_COLOUR
 
 
@@ -152,9 +153,10 @@ def test_validation_equals_direct_per_roi_computation(make_opt, fixed_batch, val
     # training keeps every validation, by iteration (a re-validation replaces its entry)
     model.validation(loader, 5, None, save_img=False)
     model.validation(loader, 7, None, save_img=False)
-    with open(
-        os.path.join(model.opt["path"]["experiments_root"], "metrics_history_synth.json")
-    ) as f:
+    # BasicSR's validation after its loop (total_iter + 1, the last weights) is the last one's
+    model.opt["train"]["total_iter"] = 7
+    model.validation(loader, 8, None, save_img=False)
+    with open(os.path.join(model.opt["path"]["experiments_root"], history_name("synth"))) as f:
         history = json.load(f)
     assert [h["iter"] for h in history] == [5, 7]
     assert history[0]["clsr/psnr_img"] == pytest.approx(res["clsr/psnr_img"])

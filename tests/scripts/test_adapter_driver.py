@@ -4,6 +4,7 @@ import json
 import os
 import os.path as osp
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -212,16 +213,23 @@ def test_committed_results_stand_in_for_a_missing_work_folder(tmp_path, monkeypa
     (res / "metrics_U_r24.json").write_text(json.dumps(metrics))
     (res / "rois_U_r24.json").write_text(json.dumps(rois))
     (res / "other.json").write_text("{}")
+    # a long run's validation history (a list, not a test's metrics) is archived beside them
+    exp = Path(driver.models_dir(str(tmp_path / "work"), "cpu", "r14s1")).parent
+    exp.mkdir(parents=True)
+    (exp / "metrics_history_Urban100_dev_val.json").write_text(json.dumps([{"iter": 200}]))
     written = driver.archive_results("r14s1", args)
-    assert sorted(osp.basename(p) for p in written) == ["metrics_U_r24.json.gz",
-                                                        "rois_U_r24.json.gz"]  # fmt: skip
+    assert sorted(osp.basename(p) for p in written) == [
+        "metrics_U_r24.json.gz",
+        "metrics_history_Urban100_dev_val.json.gz",
+        "rois_U_r24.json.gz",
+    ]
     local = driver.collect(args)["runs"]["r14s1"]["metrics"]
     import shutil
 
     shutil.rmtree(tmp_path / "work")  # a fresh clone: only the committed files
     assert driver.run_ids(str(tmp_path / "work"), "cpu") == ["r14s1"]
     files = driver.result_files("r14s1", args)
-    assert sorted(files) == ["metrics_U_r24.json", "rois_U_r24.json"]
+    assert sorted(files) == ["metrics_U_r24.json", "rois_U_r24.json"]  # not the history
     assert driver.read_json(files["rois_U_r24.json"]) == rois
     assert driver.collect(args)["runs"]["r14s1"]["metrics"] == local == {"U_r24": metrics}
     assert driver.run_ids(str(tmp_path / "work"), "cpu_long") == []  # other budgets apart
