@@ -209,4 +209,21 @@ def main(kind: str, argv: Sequence[str] | None = None) -> int:
         from basicsr.train import train_pipeline as pipeline
     else:
         from basicsr.test import test_pipeline as pipeline
-    return run_cli(parser.prog, lambda: pipeline(os.getcwd()))
+
+    def run() -> None:
+        try:
+            pipeline(os.getcwd())
+        finally:
+            _close_process_group()
+
+    return run_cli(parser.prog, run)
+
+
+def _close_process_group() -> None:
+    """Destroy torch.distributed's process group if the pipeline made one: left to the
+    interpreter's exit, gloo's threads can abort a rank after a finished run
+    ("terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
