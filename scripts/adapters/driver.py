@@ -365,6 +365,8 @@ def ensure_adapter(run: str, args) -> str:
     key = BUDGETS[args.budget]["weights"]
     exported = export_path(run, args.budget)
     full = osp.join(models_dir(args.work, args.budget, run), "net_g_latest.pth")
+    if not osp.isfile(path) and not osp.isfile(full):  # a fresh clone: a finished state?
+        full = checkpoint_from_state(run, args) or full
     if not osp.isfile(path) and not osp.isfile(full) and osp.isfile(exported):
         print(f"[{run}] not trained here: evaluating the committed {exported}")
         return exported  # e.g. a fresh clone: the published R1 / R2
@@ -375,6 +377,27 @@ def ensure_adapter(run: str, args) -> str:
         export_adapter(full, opt["network_g"], opt["train"]["freeze"], path, key)
         print(f"[{run}] exported {key} of {full} -> {path}")
     return path
+
+
+def checkpoint_from_state(run: str, args) -> str | None:
+    """``net_g_<iters>.pth`` rebuilt from the run's committed state when that state is the
+    finished run (iteration = the budget's), so a fresh clone tests or exports it without
+    training; None otherwise."""
+    from clsr_plugin.models import run_state
+
+    src = state_dir(run, args.budget)
+    meta = osp.join(src, run_state.META)
+    iters = BUDGETS[args.budget]["iters"]
+    if not osp.isfile(meta) or read_json(meta)["iter"] != iters:
+        return None
+    exp = osp.dirname(models_dir(args.work, args.budget, run))
+    out = osp.join(exp, "models", f"net_g_{iters}.pth")
+    if not osp.isfile(out) and not args.dry_run:
+        opt = train_options(run, args.budget, args.data, args.backbone)
+        run_state.import_run_state(src, exp, opt["network_g"],
+                                   opt["path"]["pretrain_network_backbone_g"])  # fmt: skip
+        print(f"[{run}] rebuilt the finished run's checkpoint from {src} -> {out}")
+    return out
 
 
 def bench_command(run: str, budget: str, folder: str, backbone: str, adapter: str, out: str,
@@ -736,6 +759,28 @@ def paired_cells(metrics: dict, method: str, reference: str = POST) -> list[str]
             f"{d['gain']}/{d['lose']} of {d['n']}"]  # fmt: skip
 
 
+def run_name(run: str) -> str:
+    """A run id as the table prints it: ``r15s1`` -> ``R15 s1``, ``r14`` -> ``R14``."""
+    row, seed = parse_run(run)
+    return row.upper() + (f" s{seed}" if seed else "")
+
+
+def seed_cells(seed_tables: dict, dataset: str, run: str) -> list[str]:
+    """The cells of :func:`paired_cells` for a run whose metrics hold no post-cropping (a seed
+    without baselines): its paired difference to the reference run's post-cropping, from the
+    seed table of ``dataset`` (:func:`seeds.seed_table`), marked with the reference ("-"
+    without one)."""
+    for key, table in seed_tables.items():
+        if key != dataset and not key.startswith(f"{dataset} ("):
+            continue
+        d = table.get("runs", {}).get(run, {}).get("minus_ref")
+        if d is not None:
+            return [f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] "
+                    f"(vs {table['reference']})",
+                    f"{d['gain']}/{d['lose']} of {d['n']}"]  # fmt: skip
+    return ["-", "-"]
+
+
 def markdown_table(data: dict) -> str:
     """PSNR (both protocols), SSIM and GFLOPs per ROI of every method and run, and the paired
     difference to post-cropping per image (mean, bootstrap CI, images that gain / lose; "-"
@@ -750,12 +795,14 @@ def markdown_table(data: dict) -> str:
             for meth in methods:
                 if f"{meth}/psnr_roi" not in m:
                     continue
-                name = run.upper() if meth == CLSR_METHOD else meth
+                name = run_name(run) if meth == CLSR_METHOD else meth
                 gflops = m.get(f"{meth}/gflops", float("nan"))
+                cells = paired_cells(m, meth)
+                if cells[0] == "-" and meth == CLSR_METHOD:  # no baselines: the reference's
+                    cells = seed_cells(data.get("seeds", {}), ds, run)
                 rows.setdefault(ds, []).append(
                     f"| {ds} | {name} | {m[f'{meth}/psnr_roi']:.4f} | {m[f'{meth}/psnr_img']:.4f}"
-                    f" | {m[f'{meth}/ssim_roi']:.4f} | {gflops:.2f} | "
-                    f"{' | '.join(paired_cells(m, meth))} |"
+                    f" | {m[f'{meth}/ssim_roi']:.4f} | {gflops:.2f} | {' | '.join(cells)} |"
                 )
     for ds in sorted(rows):
         lines += rows[ds]

@@ -130,6 +130,39 @@ def test_evaluation_only_row_uses_the_adapter_of_its_run(tmp_path, capsys, monke
     assert driver.ensure_adapter("r4", args) == str(results / "msrresnet_r1.safetensors")
 
 
+def test_a_finished_committed_state_is_tested_and_exported_without_training(tmp_path, monkeypatch):
+    from clsr_plugin.inference import adapter_file
+    from clsr_plugin.models import run_state
+
+    args = driver.build_parser().parse_args(["export", "--work", str(tmp_path / "w")])
+    monkeypatch.setattr(driver, "STATES", str(tmp_path / "state"))
+    monkeypatch.setattr(driver, "RESULTS", str(tmp_path / "results"))
+    calls = []
+
+    def fake_import(src, exp, network, backbone):
+        calls.append(src)
+        os.makedirs(osp.join(exp, "models"), exist_ok=True)
+        open(osp.join(exp, "models", "net_g_600.pth"), "wb").close()
+        return 600
+
+    monkeypatch.setattr(run_state, "import_run_state", fake_import)
+    monkeypatch.setattr(adapter_file, "export_adapter",
+                        lambda full, *a: calls.append(osp.basename(full)))  # fmt: skip
+    state = tmp_path / "state" / "r2"
+    state.mkdir(parents=True)
+    (state / run_state.META).write_text('{"iter": 550}')  # unfinished: train resumes it
+    assert driver.checkpoint_from_state("r2", args) is None
+    driver.ensure_adapter("r2", args)
+    assert calls == ["net_g_latest.pth"]  # nothing rebuilt: the (missing) latest checkpoint
+    (state / run_state.META).write_text('{"iter": 600}')  # the cpu budget's 600: finished
+    calls.clear()
+    assert driver.ensure_adapter("r2", args) == driver.adapter_path(args.work, "cpu", "r2")
+    assert calls == [str(state), "net_g_600.pth"]
+    calls.clear()
+    driver.ensure_adapter("r2", args)  # rebuilt once
+    assert calls == ["net_g_600.pth"]
+
+
 def test_dataset_subset_links_the_first_images(tmp_path):
     src = tmp_path / "benchmark" / "Urban100_dev"
     src.mkdir(parents=True)
@@ -292,6 +325,23 @@ def test_table_shows_the_paired_difference_to_post_or_a_dash():
     assert rows[("Set14_r24", "R7")].endswith("| 1.00 | - | - |")
     assert rows[("Set5_r24", "R2")].endswith("| 1.00 | - | - |")
     assert all(line.count("|") == header.count("|") for line in table.splitlines())
+
+
+def test_table_pairs_a_seed_without_baselines_with_the_reference_post():
+    d = dict(mean=-0.0065, low=-0.0181, high=0.0050, n=45, gain=18, lose=27, tie=0, level=0.95)
+    data = {
+        "runs": {
+            "r15s1": {"metrics": {"U_r24": _metrics({"image": {}, "roi": {}})}},
+            "r2s3": {"metrics": {"V_r24": _metrics()}},
+        },
+        "seeds": {"U_r24": {"reference": "r14:post", "runs": {"r15s1": {"minus_ref": d}}}},
+    }
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line
+            for line in driver.markdown_table(data).splitlines()}  # fmt: skip
+    assert rows[("U_r24", "R15 s1")].endswith(
+        "| -0.0065 [-0.0181, +0.0050] (vs r14:post) | 18/27 of 45 |"
+    )
+    assert rows[("V_r24", "R2 s3")].endswith("| - | - |")  # no seed table for its set
 
 
 def test_run_ids_carry_a_seed_and_the_cpu_loader_resumes_exactly():
