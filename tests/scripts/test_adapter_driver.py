@@ -222,6 +222,25 @@ def test_breakdown_bins_and_differences():
     assert "| border | 1 |" in breakdown.to_markdown(out)
     with pytest.raises(ValueError, match="differs"):
         breakdown.breakdown({"r1": r1, "r2": {"images": [dict(r2["images"][0], image="b")]}})
+    assert "paired" not in border  # one image: no interval
+
+
+def test_breakdown_pairs_each_group_over_images():
+    import math
+
+    # image a: a border ROI with a large gain; image b: a border ROI of small error that loses
+    r1 = _rois_file({"post": [4.0, 1.0], "clsr": [1.0, 1.0]})
+    b = dict(r1["images"][0], image="b", mse={"post": [0.01, 1.0], "clsr": [0.02, 1.0]})
+    r1["images"].append(b)
+    out = breakdown.breakdown({"r1": r1}, "post")
+    border = out["bins"]["border"]
+    # pooled over the group's ROIs the gain looks large; per image it is one gain, one loss
+    assert border["r1:clsr"] == pytest.approx(10 * math.log10(4.01 / 1.02))
+    d = border["paired"]["r1:clsr"]
+    assert d["mean"] == pytest.approx((10 * math.log10(4) - 10 * math.log10(2)) / 2)
+    assert (d["n"], d["gain"], d["lose"]) == (2, 1, 1)
+    assert out["bins"]["24-47"]["paired"]["r1:clsr"]["tie"] == 2
+    assert "| border | 2 | +" in breakdown.to_markdown(out)
 
 
 def test_table_keeps_committed_runs_this_machine_lacks():
